@@ -1,0 +1,66 @@
+# Everyday commands. `make install` is idempotent: it only reinstalls when requirements.txt changes.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PG_URL ?= postgres://postgres@127.0.0.1:5432/ads_portal
+REDIS ?= redis://127.0.0.1:6379/0
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo test test-sqlite test-postgres lint migrate bench-ingest bench-engine compose-check clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_attack
+	$(PY) manage.py load_library
+	$(PY) manage.py load_demo_telemetry
+	@echo "Demo users (log in at http://$(HOST):$(PORT)/):"
+	$(PY) manage.py create_demo_users
+	$(PY) manage.py collectstatic --noinput -v0
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) ads_portal.asgi:application
+
+# The whole suite, twice: embedded (SQLite, in-memory layer, eager Celery) and PostgreSQL + Redis.
+test: install lint
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: install
+	@echo "== suite on the embedded default (SQLite, in-memory channel layer, eager Celery) =="
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
+
+test-postgres: install
+	@if $(PY) scripts/services_up.py $(PG_URL) $(REDIS); then \
+		echo "== suite on PostgreSQL + Redis =="; \
+		DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS) $(PY) -m pytest; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "CI=true and PostgreSQL/Redis are not answering: failing." >&2; exit 1; \
+	else \
+		echo "SKIPPED: PostgreSQL ($(PG_URL)) and Redis ($(REDIS)) are not answering; the PostgreSQL + Redis half did not run."; \
+	fi
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) scripts/check_compose.py docker-compose.yml
+
+bench-ingest: install
+	$(PY) bench/ingest.py
+
+bench-engine: install
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

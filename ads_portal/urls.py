@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
+
+from accounts.views import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="detections:strategy_list", permanent=False), name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("telemetry/", include("telemetry.urls")),
+    path("detections/", include("detections.urls")),
+    path("triage/", include("triage.urls")),
+    path("validation/", include("validation.urls")),
+    path("api/v1/", include("ads_portal.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]
