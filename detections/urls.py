@@ -1,5 +1,8 @@
-from django.urls import path
+from django.urls import include, path
 
 app_name = "detections"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("detections.strategy_urls")),
+    path("rules/", include("detections.rule_urls")),
+]

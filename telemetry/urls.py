@@ -1,5 +1,10 @@
 from django.urls import path
 
+from telemetry import views
+
 app_name = "telemetry"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("sources/", views.source_list, name="source_list"),
+    path("sources/<slug:name>/", views.source_detail, name="source_detail"),
+]

@@ -76,7 +76,9 @@ class Suppression(models.Model):
     """Matches whose fields equal all `conditions` are counted, not alerted, until `expires_at`."""
 
     name = models.CharField(max_length=255)
-    rule = models.ForeignKey(DetectionRule, null=True, blank=True, on_delete=models.CASCADE, related_name="suppressions")
+    rule = models.ForeignKey(
+        DetectionRule, null=True, blank=True, on_delete=models.CASCADE, related_name="suppressions"
+    )
     strategy = models.ForeignKey(Strategy, null=True, blank=True, on_delete=models.CASCADE, related_name="suppressions")
     conditions = models.JSONField(
         default=dict, help_text="canonical field -> value, or list of values; glob * allowed."

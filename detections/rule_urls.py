@@ -1,0 +1,11 @@
+"""Detection rules, their runs and retro-hunts (views in detections.views.rules)."""
+
+from django.urls import path
+
+from detections.views import rules
+
+urlpatterns = [
+    path("", rules.rule_list, name="rule_list"),
+    path("<int:pk>/", rules.rule_detail, name="rule_detail"),
+    path("runs/", rules.run_list, name="run_list"),
+]

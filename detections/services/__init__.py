@@ -1,0 +1,1 @@
+"""Every state change of the detections app, one module per concern (strategies, attack, quality, rules, ...)."""

@@ -1,0 +1,1 @@
+"""Pages of the detections app, one module per concern (strategies, rules)."""
