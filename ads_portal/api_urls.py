@@ -1,3 +1,7 @@
 """Version 1 of the REST API: each app contributes its routes from its `api` package."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns: list = [
+    path("", include("telemetry.api.urls")),
+]

@@ -114,6 +114,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve straight from the app and project static folders: no collectstatic needed to run the demo.
+WHITENOISE_USE_FINDERS = True
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -137,6 +139,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "detect-pending-events": {"task": "detections.tasks.detect_pending_events", "schedule": 30.0},
     "run-scheduled-analytics": {"task": "detections.tasks.run_scheduled_analytics", "schedule": 300.0},
+    "raise-pending-alerts": {"task": "triage.tasks.raise_pending_alerts", "schedule": 60.0},
     "check-source-health": {"task": "telemetry.tasks.check_source_health", "schedule": 60.0},
     "purge-old-events": {"task": "telemetry.tasks.purge_old_events", "schedule": 3600.0},
 }

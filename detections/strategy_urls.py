@@ -6,6 +6,6 @@ from detections.views import strategies
 
 urlpatterns = [
     path("strategies/", strategies.strategy_list, name="strategy_list"),
-    path("coverage/", strategies.coverage_matrix, name="coverage"),
+    path("coverage/", strategies.coverage_matrix_view, name="coverage"),
     path("strategies/<slug:slug>/", strategies.strategy_detail, name="strategy_detail"),
 ]

@@ -133,6 +133,8 @@ class Event(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "fingerprint"], name="event_unique_fingerprint_per_source"),
         ]
+        # PostgreSQL also gets a BRIN index on time (migration 0002_event_time_brin), kept
+        # out of the model state because SQLite has no BRIN.
         indexes = [
             models.Index(fields=["time"], name="event_time"),
             models.Index(fields=["source", "time"], name="event_source_time"),

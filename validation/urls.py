@@ -1,3 +1,10 @@
+from django.urls import path
+
+from validation import views
+
 app_name = "validation"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("navigator-layer.json", views.navigator_layer, name="navigator_layer"),
+    path("strategies/<slug:slug>/run/", views.run_validation, name="run_validation"),
+]

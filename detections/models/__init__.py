@@ -1,5 +1,6 @@
 from .attack import Tactic, Technique
 from .rules import (
+    AnalyticState,
     BatchDetection,
     DetectionRule,
     DetectionRun,
@@ -20,6 +21,7 @@ from .strategy import (
 )
 
 __all__ = [
+    "AnalyticState",
     "BatchDetection",
     "BlindSpot",
     "DetectionRule",

@@ -121,6 +121,21 @@ class RuleMatch(models.Model):
         indexes = [models.Index(fields=["rule", "time"], name="match_rule_time")]
 
 
+class AnalyticState(models.Model):
+    """How far a scheduled rule (analytic or correlation) has been evaluated: its watermark.
+
+    The next scheduled evaluation starts here, so a restarted or second worker picks
+    up where the last one stopped instead of rescanning or skipping a window.
+    """
+
+    rule = models.OneToOneField(DetectionRule, on_delete=models.CASCADE, related_name="analytic_state")
+    evaluated_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.rule} until {self.evaluated_until}"
+
+
 class IndicatorList(models.Model):
     name = models.CharField(max_length=128, unique=True)
     description = models.TextField(blank=True)

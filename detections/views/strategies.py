@@ -1,20 +1,51 @@
-"""Strategy library pages. (Initial version: list and detail; filters, quality report and matrix grow here.)"""
+"""Strategy library pages: the filtered library, a strategy with its quality report, the coverage matrix."""
 
 from django.shortcuts import get_object_or_404, render
 
 from detections.models import Strategy, Tactic
+from detections.selectors import coverage_matrix, filter_strategies, latest_validation_status
+from detections.services.quality import quality_report
 
 
 def strategy_list(request):
-    strategies = Strategy.objects.prefetch_related("technique_mappings")
-    return render(request, "detections/strategy_list.html", {"strategies": strategies})
+    filters = {key: request.GET.get(key, "").strip() for key in ("tactic", "platform", "priority", "status", "text")}
+    strategies = filter_strategies(**filters)
+    context = {
+        "strategies": strategies,
+        "filters": filters,
+        "tactics": Tactic.objects.order_by("order"),
+        "priorities": Strategy.Priority.choices,
+        "statuses": Strategy.Status.choices,
+    }
+    template = "detections/partials/strategy_rows.html" if request.htmx else "detections/strategy_list.html"
+    return render(request, template, context)
 
 
 def strategy_detail(request, slug):
-    strategy = get_object_or_404(Strategy, slug=slug)
-    return render(request, "detections/strategy_detail.html", {"strategy": strategy})
+    strategy = get_object_or_404(
+        Strategy.objects.prefetch_related(
+            "technique_mappings__technique__tactics",
+            "blind_spots",
+            "false_positives",
+            "validation_scenarios__steps",
+            "response_steps",
+            "resources",
+            "extra_sections",
+            "rules",
+        ),
+        slug=slug,
+    )
+    context = {
+        "strategy": strategy,
+        "report": quality_report(strategy),
+        "validation_status": latest_validation_status(strategy),
+        "validation_runs": strategy.validation_runs.prefetch_related("results")[:5],
+        "can_edit": request.user.has_perm("detections.change_strategy"),
+        "can_validate": request.user.has_perm("validation.add_validationrun"),
+    }
+    return render(request, "detections/strategy_detail.html", context)
 
 
-def coverage_matrix(request):
-    tactics = Tactic.objects.prefetch_related("techniques__strategies")
-    return render(request, "detections/coverage.html", {"tactics": tactics})
+def coverage_matrix_view(request):
+    return render(request, "detections/coverage.html", {"columns": coverage_matrix()})
+

@@ -1,0 +1,387 @@
+"""Saving detection rules: Sigma rules (validated, with errors that name the line) and analytics.
+
+`save_sigma_rule` is the one way a Sigma rule gets stored, from the admin form, the
+API, an import command or a test: it parses the YAML with pySigma, runs the
+validators that catch real mistakes, compiles the rule with our own engine (which
+refuses unsafe regular expressions), then upserts by the Sigma id.
+
+Not for: running rules (detections.services.detection) or routing them to sources
+(detections.pipelines).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from django.db import transaction
+from sigma import exceptions as sigma_exc
+from sigma.correlations import SigmaCorrelationRule
+from sigma.rule import SigmaRule
+
+from detections.models import DetectionRule, Strategy
+from detections.pipelines import field_mapping_for_logsource
+
+logger = logging.getLogger(__name__)
+
+_ATTACK_TAG = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
+_LEVELS = set(DetectionRule.Level.values)
+# pySigma validators whose findings make a rule wrong rather than untidy.
+_BLOCKING_VALIDATORS = ("identifier_existence", "invalid_modifier_combinations", "dangling_condition")
+
+
+class RuleValidationError(ValueError):
+    """A rule that cannot be saved; `line` is the 1-based line in the YAML text the problem is on."""
+
+    def __init__(self, problem: str, line: int | None = None):
+        self.problem = problem
+        self.line = line
+        super().__init__(f"line {line}: {problem}" if line else problem)
+
+
+@dataclass
+class ParsedSigmaRule:
+    """What save_sigma_rule stores, read from the YAML."""
+
+    rule_uid: str
+    title: str
+    kind: str
+    name: str = ""
+    level: str = DetectionRule.Level.MEDIUM
+    description: str = ""
+    logsource_product: str = ""
+    logsource_category: str = ""
+    logsource_service: str = ""
+    attack_ids: list[str] = field(default_factory=list)
+    sigma: Any = None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
+    """Parse and validate one Sigma rule or correlation; RuleValidationError names the line."""
+    if not (yaml_text or "").strip():
+        raise RuleValidationError("the rule is empty", 1)
+    try:
+        documents = [d for d in yaml.safe_load_all(yaml_text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RuleValidationError(f"YAML error: {problem}", mark.line + 1 if mark else None)
+    if len(documents) != 1:
+        raise RuleValidationError(f"expected one Sigma rule, found {len(documents)} YAML documents", 1)
+    data = documents[0]
+    if not isinstance(data, dict):
+        raise RuleValidationError("a Sigma rule is a YAML mapping (title:, logsource:, detection:, ...)", 1)
+    locator = _Locator(yaml_text)
+    if "correlation" in data:
+        return _parse_correlation(data, locator)
+
+    try:
+        rule = SigmaRule.from_dict(data, collect_errors=True)
+    except sigma_exc.SigmaError as exc:
+        raise locator.error(exc)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise RuleValidationError(f"not a valid Sigma rule: {exc}", locator.line_of_key("detection") or 1)
+    if rule.errors:
+        raise locator.error(rule.errors[0])
+    for condition in rule.detection.parsed_condition:
+        try:
+            condition.parse()
+        except sigma_exc.SigmaError as exc:
+            raise RuleValidationError(
+                f"condition: {_message(exc)}", locator.line_of_key("detection.condition") or locator.line_of_key("detection")
+            )
+    _run_validators(rule, locator)
+    if not rule.id:
+        raise RuleValidationError("the rule has no id (a UUID): rules are stored and updated by their id", 1)
+    logsource = rule.logsource
+    parsed = ParsedSigmaRule(
+        rule_uid=str(rule.id),
+        title=rule.title,
+        kind=DetectionRule.Kind.SIGMA,
+        name=rule.name or "",
+        level=_level(rule.level),
+        description=(rule.description or "").strip(),
+        logsource_product=(logsource.product or "").lower(),
+        logsource_category=(logsource.category or "").lower(),
+        logsource_service=(logsource.service or "").lower(),
+        attack_ids=attack_ids_from_tags(str(t) for t in rule.tags),
+        sigma=rule,
+    )
+    _compile_with_engine(yaml_text, parsed, locator)
+    return parsed
+
+
+def _parse_correlation(data: dict, locator: _Locator) -> ParsedSigmaRule:
+    try:
+        rule = SigmaCorrelationRule.from_dict(data)
+    except sigma_exc.SigmaError as exc:
+        raise locator.error(exc)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise RuleValidationError(f"not a valid Sigma correlation: {exc}", locator.line_of_key("correlation") or 1)
+    if not rule.id:
+        raise RuleValidationError("the correlation has no id (a UUID): rules are stored and updated by their id", 1)
+    return ParsedSigmaRule(
+        rule_uid=str(rule.id),
+        title=rule.title,
+        kind=DetectionRule.Kind.SIGMA_CORRELATION,
+        name=rule.name or "",
+        level=_level(rule.level),
+        description=(rule.description or "").strip(),
+        attack_ids=attack_ids_from_tags(str(t) for t in (rule.tags or [])),
+        sigma=rule,
+    )
+
+
+def _run_validators(rule: SigmaRule, locator: _Locator) -> None:
+    from sigma.validators.core import validators
+
+    for name in _BLOCKING_VALIDATORS:
+        validator_class = validators.get(name)
+        if validator_class is None:
+            continue
+        issues = list(validator_class().validate(rule) or [])
+        if issues:
+            issue = issues[0]
+            detail = ", ".join(
+                f"{k}={v}" for k, v in vars(issue).items() if k not in ("rules", "description", "severity") and v
+            )
+            problem = issue.description + (f" ({detail})" if detail else "")
+            line = locator.line_for_message(detail) or locator.line_of_key("detection") or 1
+            raise RuleValidationError(problem, line)
+
+
+def _compile_with_engine(yaml_text: str, parsed: ParsedSigmaRule, locator: _Locator) -> None:
+    """Our engine must accept the rule too: it refuses what it cannot run (e.g. unsafe regexes)."""
+    try:
+        from detections.engine import compile_rules
+    except ImportError:  # the engine is optional for saving; detection reports its absence loudly
+        logger.info("detections.engine is not available; rule %s saved without an engine check", parsed.rule_uid)
+        return
+    mapping = field_mapping_for_logsource(parsed.logsource_product, parsed.logsource_category, parsed.logsource_service)
+    ruleset = compile_rules([yaml_text], field_mapping=mapping)
+    if ruleset.errors:
+        error = ruleset.errors[0]
+        line = getattr(error, "line", None) or locator.line_for_message(error.message) or 1
+        raise RuleValidationError(_strip_line_prefix(error.message), line)
+
+
+def _strip_line_prefix(message: str) -> str:
+    return re.sub(r"^line \d+:\s*", "", str(message))
+
+
+def _message(exc: Exception) -> str:
+    # SigmaError.__str__ appends " in <path>", which means nothing for a pasted rule.
+    return str(exc.args[0]) if exc.args else type(exc).__name__
+
+
+def _level(level: Any) -> str:
+    name = getattr(level, "name", None) or (str(level) if level else "")
+    name = name.lower()
+    return name if name in _LEVELS else DetectionRule.Level.MEDIUM
+
+
+def attack_ids_from_tags(tags: Iterable[str]) -> list[str]:
+    """ATT&CK technique ids from Sigma tags: attack.t1059.001 -> T1059.001 (tactics are not ids)."""
+    ids: list[str] = []
+    for tag in tags:
+        match = _ATTACK_TAG.match(str(tag).strip())
+        if match and match.group(1).upper() not in ids:
+            ids.append(match.group(1).upper())
+    return ids
+
+
+# Which YAML key a pySigma error is about, when its message does not quote the offending text.
+_ERROR_KEYS: list[tuple[type, str]] = [
+    (sigma_exc.SigmaTimespanError, "correlation.timespan"),
+    (sigma_exc.SigmaCorrelationTypeError, "correlation.type"),
+    (sigma_exc.SigmaCorrelationConditionError, "correlation.condition"),
+    (sigma_exc.SigmaRuleNotFoundError, "correlation.rules"),
+    (sigma_exc.SigmaCorrelationRuleError, "correlation"),
+    (sigma_exc.SigmaConditionError, "detection.condition"),
+    (sigma_exc.SigmaLevelError, "level"),
+    (sigma_exc.SigmaStatusError, "status"),
+    (sigma_exc.SigmaTitleError, "title"),
+    (sigma_exc.SigmaIdentifierError, "id"),
+    (sigma_exc.SigmaNameError, "name"),
+    (sigma_exc.SigmaModifiedError, "modified"),
+    (sigma_exc.SigmaDateError, "date"),
+    (sigma_exc.SigmaLogsourceError, "logsource"),
+    (sigma_exc.SigmaTagError, "tags"),
+    (sigma_exc.SigmaRelatedError, "related"),
+    (sigma_exc.SigmaAuthorError, "author"),
+    (sigma_exc.SigmaDescriptionError, "description"),
+    (sigma_exc.SigmaReferencesError, "references"),
+    (sigma_exc.SigmaFalsePositivesError, "falsepositives"),
+    (sigma_exc.SigmaFieldsError, "fields"),
+    (sigma_exc.SigmaTaxonomyError, "taxonomy"),
+    (sigma_exc.SigmaLicenseError, "license"),
+    (sigma_exc.SigmaScopeError, "scope"),
+    (sigma_exc.SigmaDetectionError, "detection"),
+]
+
+
+class _Locator:
+    """Finds the line of a key or of a quoted piece of text in a rule's YAML."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.key_lines: dict[str, int] = {}
+        self.keys: list[tuple[str, int]] = []  # (key as written, line)
+        self.scalars: list[tuple[str, int]] = []
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            root = None
+        if root is not None:
+            self._walk(root, "")
+
+    def _walk(self, node: yaml.Node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = str(key.value)
+                path = f"{prefix}.{name}" if prefix else name
+                self.key_lines.setdefault(path, key.start_mark.line + 1)
+                self.keys.append((name, key.start_mark.line + 1))
+                self._walk(value, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                self._walk(item, prefix)
+        elif isinstance(node, yaml.ScalarNode):
+            self.scalars.append((str(node.value), node.start_mark.line + 1))
+
+    def line_of_key(self, path: str) -> int | None:
+        return self.key_lines.get(path)
+
+    def line_for_message(self, message: str) -> int | None:
+        """The line of the first key or value that a quoted token of the message names."""
+        tokens = [t for t in re.findall(r"'([^']+)'|\"([^\"]+)\"", message or "") for t in t if t]
+        tokens += [t.split("=", 1)[1] for t in re.split(r",\s*", message or "") if "=" in t]
+        for token in tokens:
+            for key, line in self.keys:
+                if key == token or token in key.split("|") or f"|{token}" in key:
+                    return line
+            for value, line in self.scalars:
+                if value == token:
+                    return line
+            for key, line in self.keys:
+                if token in key:
+                    return line
+            for value, line in self.scalars:
+                if token in value:
+                    return line
+        return None
+
+    def error(self, exc: Exception) -> RuleValidationError:
+        message = _message(exc)
+        line = None
+        if isinstance(exc, sigma_exc.SigmaModifierError | sigma_exc.SigmaValueError | sigma_exc.SigmaDetectionError):
+            line = self.line_for_message(message)
+        if line is None:
+            for error_class, key in _ERROR_KEYS:
+                if isinstance(exc, error_class):
+                    line = self.line_of_key(key) or self.line_of_key(key.split(".")[0])
+                    break
+        if line is None:
+            line = self.line_for_message(message) or self.line_of_key("detection") or 1
+        return RuleValidationError(message, line)
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _strategies(items: Iterable[Any]) -> list[Strategy]:
+    chosen: list[Strategy] = []
+    for item in items or ():
+        if isinstance(item, Strategy):
+            chosen.append(item)
+        elif isinstance(item, int):
+            chosen.append(Strategy.objects.get(pk=item))
+        else:
+            chosen.append(Strategy.objects.get(slug=str(item)))
+    return chosen
+
+
+def save_sigma_rule(
+    *,
+    yaml_text: str,
+    strategies: Iterable[Any] = (),
+    status: str | None = None,
+    source_path: str = "",
+    user=None,
+) -> DetectionRule:
+    """Validate and store a Sigma rule or correlation, updating the rule with the same Sigma id.
+
+    `status` is our deployment state (test / enabled / disabled), not Sigma's maturity
+    field: None keeps an existing rule's status and enables a new one. `strategies`
+    (Strategy objects, ids or slugs) are added to the rule's links; none are removed.
+    """
+    parsed = parse_sigma_rule(yaml_text)
+    if status is not None and status not in DetectionRule.Status.values:
+        raise RuleValidationError(f"unknown status {status!r}; one of {', '.join(DetectionRule.Status.values)}")
+    linked = _strategies(strategies)
+    with transaction.atomic():
+        rule = DetectionRule.objects.select_for_update().filter(rule_uid=parsed.rule_uid).first()
+        if rule is None:
+            rule = DetectionRule(rule_uid=parsed.rule_uid)
+        rule.kind = parsed.kind
+        rule.title = parsed.title[:255]
+        rule.name = parsed.name[:255]
+        rule.level = parsed.level
+        rule.description = parsed.description
+        rule.logsource_product = parsed.logsource_product[:64]
+        rule.logsource_category = parsed.logsource_category[:64]
+        rule.logsource_service = parsed.logsource_service[:64]
+        rule.attack_ids = parsed.attack_ids
+        rule.sigma_yaml = yaml_text
+        if status is not None:
+            rule.status = status
+        if source_path:
+            rule.source_path = source_path[:512]
+        if user is not None:
+            rule._history_user = user
+        rule.save()
+        if linked:
+            rule.strategies.add(*linked)
+    return rule
+
+
+def save_analytic_rule(
+    *,
+    uid: str,
+    title: str,
+    analytic_type: str,
+    parameters: dict | None = None,
+    level: str = DetectionRule.Level.MEDIUM,
+    strategies: Iterable[Any] = (),
+    description: str = "",
+    status: str | None = None,
+) -> DetectionRule:
+    """Store an analytic (beaconing, ICMP tunnelling, ...) as a rule so it has matches and alerts."""
+    if level not in _LEVELS:
+        raise RuleValidationError(f"unknown level {level!r}; one of {', '.join(sorted(_LEVELS))}")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise RuleValidationError("parameters must be a mapping")
+    linked = _strategies(strategies)
+    with transaction.atomic():
+        rule, _ = DetectionRule.objects.select_for_update().get_or_create(
+            rule_uid=uid, defaults={"title": title[:255], "kind": DetectionRule.Kind.ANALYTIC}
+        )
+        rule.kind = DetectionRule.Kind.ANALYTIC
+        rule.title = title[:255]
+        rule.analytic_type = analytic_type
+        rule.parameters = parameters or {}
+        rule.level = level
+        rule.description = description
+        if status is not None:
+            rule.status = status
+        rule.save()
+        if linked:
+            rule.strategies.add(*linked)
+    return rule

@@ -1,0 +1,598 @@
+"""Telemetry state changes: register sources, ingest deliveries, rotate tokens, purge old events.
+
+`ingest_stream` is the one way events get stored, whatever the channel (REST API,
+CLI, web upload, validation replay). It reads a delivery (gzip sniffed and
+bounded), hands it to the source's pure parser (telemetry.parsers), fingerprints
+each record, stores the events in chunks and records one IngestBatch with what
+became of every record. Once the batch is committed, it is handed to detection
+by task *name*: telemetry never imports detections (data flows one way).
+
+Not for: parsing formats (telemetry.parsers), read paths (telemetry.selectors),
+HTTP concerns (telemetry.api.views).
+
+Redelivery is a no-op: an event's fingerprint is sha256(source name + canonical
+JSON of its raw record), unique per source. A consequence, on purpose: two
+identical raw records are one event, even within one file (the second one is
+counted as a duplicate). A producer that needs two identical lines stored twice
+must make them differ (a sequence number, a timestamp).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import logging
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from telemetry import schema
+from telemetry.models import Event, IngestBatch, Source, new_ingest_token
+from telemetry.parsers import ParsedRecord, RecordError, get_parser
+
+logger = logging.getLogger(__name__)
+
+DETECT_BATCH_TASK = "detections.tasks.detect_batch"
+# Rows per database round trip: large enough to amortise COPY/INSERT overhead,
+# small enough that a chunk's rows and SQL stay a few MiB.
+CHUNK_SIZE = 5000
+# A batch keeps the first rejections with their line numbers; `rejected` counts them all.
+MAX_REPORTED_REJECTIONS = 1000
+# gzip inside gzip is legal (and a classic bomb shape); deeper than this is not telemetry.
+MAX_GZIP_LAYERS = 3
+GZIP_MAGIC = b"\x1f\x8b"
+# Sentinel: "use settings.INGEST_MAX_DECOMPRESSED_BYTES"; None means unbounded (trusted local files).
+_FROM_SETTINGS: Any = object()
+
+
+class IngestError(Exception):
+    """The delivery as a whole could not be ingested; nothing of it was stored."""
+
+
+class DeliveryTooLarge(IngestError):
+    """The delivery (or its decompressed content) is larger than the configured bound."""
+
+
+class DeliveryUnreadable(IngestError):
+    """The delivery could not be read (broken gzip, I/O error)."""
+
+
+class SourceDisabled(IngestError):
+    """The source is disabled: its deliveries are refused."""
+
+
+@dataclass
+class IngestReport:
+    """What became of one delivery. `rejections` is capped; `rejected` counts every rejection."""
+
+    batch_id: int
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rejections_truncated(self) -> bool:
+        return self.rejected > len(self.rejections)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch_id,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "rejections": self.rejections,
+            "rejections_truncated": self.rejections_truncated,
+        }
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def register_source(
+    *,
+    name: str,
+    format: str,  # noqa: A002 - the model's field name
+    expected_cadence_seconds: int | None = None,
+    field_map: dict[str, str] | None = None,
+    description: str = "",
+) -> Source:
+    """Create a source; the field map is validated by building the format's parser with it."""
+    if format not in Source.Format.values:
+        raise ValidationError({"format": f"unknown format {format!r}; known: {', '.join(Source.Format.values)}"})
+    if field_map is not None and not isinstance(field_map, dict):
+        raise ValidationError({"field_map": "must be a JSON object: canonical field -> dotted path"})
+    try:
+        get_parser(format, field_map=field_map or {})
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValidationError({"field_map": str(exc)})
+    source = Source(
+        name=name,
+        format=format,
+        expected_cadence_seconds=expected_cadence_seconds,
+        field_map=field_map or {},
+        description=description,
+    )
+    source.full_clean()
+    source.save()
+    return source
+
+
+def rotate_ingest_token(*, source: Source) -> str:
+    """Give the source a new ingest token; the old one stops working at once."""
+    source.ingest_token = new_ingest_token()
+    source.save(update_fields=["ingest_token"])
+    return source.ingest_token
+
+
+def purge_events(*, older_than: datetime, chunk_size: int = 10_000) -> int:
+    """Delete events whose time is before `older_than`, in chunks; returns how many were deleted.
+
+    Chunked so a retention run never holds one huge transaction (or lock) on the
+    event table; rows that reference events (rule matches) cascade as the models say.
+    """
+    deleted = 0
+    while True:
+        ids = list(Event.objects.filter(time__lt=older_than).order_by().values_list("id", flat=True)[:chunk_size])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            Event.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+
+
+# --------------------------------------------------------------------------- reading deliveries
+
+
+class MeteredReader(io.RawIOBase):
+    """Reads from `inner`, counting bytes: reports progress and enforces a size bound.
+
+    Errors are re-raised as IngestError subclasses, which are not OSError, so a
+    parser that turns read errors into one rejected line cannot swallow them.
+    """
+
+    def __init__(self, inner: IO[bytes], *, limit: int | None, what: str, on_read: Callable[[int], Any] | None = None):
+        super().__init__()
+        self._inner = inner
+        self.limit = limit
+        self.what = what
+        self._on_read = on_read
+        self.count = 0
+        self.exceeded = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            chunk = self._inner.read(len(buffer))
+        except IngestError:
+            raise
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            raise DeliveryUnreadable(f"{self.what} could not be read: {exc}")
+        size = len(chunk)
+        buffer[:size] = chunk
+        self.count += size
+        if self.limit is not None and self.count > self.limit:
+            self.exceeded = True
+            raise DeliveryTooLarge(f"{self.what} is larger than {self.limit} bytes")
+        if self._on_read is not None and size:
+            self._on_read(size)
+        return size
+
+
+def open_delivery(
+    stream: IO[bytes],
+    *,
+    max_decompressed_bytes: int | None,
+    max_body_bytes: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> tuple[IO[bytes], list[MeteredReader]]:
+    """A buffered, plain-bytes view of a delivery: gzip layers removed, every layer's output bounded.
+
+    `progress` is called with the number of bytes read from `stream` itself (compressed
+    bytes for a .gz file), which is what a progress bar over a file's size needs.
+    """
+    meters = [MeteredReader(stream, limit=max_body_bytes, what="delivery", on_read=progress)]
+    reader: IO[bytes] = io.BufferedReader(meters[0], buffer_size=1 << 20)
+    for _ in range(MAX_GZIP_LAYERS):
+        if reader.peek(2)[:2] != GZIP_MAGIC:
+            break
+        decompressed = gzip.GzipFile(fileobj=reader, mode="rb")
+        meters.append(MeteredReader(decompressed, limit=max_decompressed_bytes, what="decompressed delivery"))
+        reader = io.BufferedReader(meters[-1], buffer_size=1 << 20)
+    else:
+        if reader.peek(2)[:2] == GZIP_MAGIC:
+            raise DeliveryUnreadable(f"more than {MAX_GZIP_LAYERS} nested gzip layers")
+    return reader, meters
+
+
+# --------------------------------------------------------------------------- fingerprints and rows
+
+
+def canonical_json(raw: Any) -> bytes:
+    """Sorted-key compact JSON of a raw record: the same record always gives the same bytes.
+
+    PostgreSQL's jsonb refuses the NUL character (\\u0000), so NULs in strings become
+    U+FFFD before anything is stored or hashed (deterministically, so redelivery still matches).
+    """
+    try:
+        text = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers past 64 bits, non-string keys: the slower, wider encoder
+        text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    if b"\\u0000" in text:
+        return canonical_json(_without_nul(raw))
+    return text
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def fingerprint_prefix(source_name: str) -> hashlib._Hash:
+    return hashlib.sha256(source_name.encode() + b"\n")
+
+
+def _column_limits() -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+    """Per canonical field: the longest string its column holds, or the integer range it holds."""
+    str_limits: dict[str, int] = {}
+    int_ranges: dict[str, tuple[int, int]] = {}
+    for model_field in Event._meta.concrete_fields:
+        name = model_field.name
+        if name not in schema.CANONICAL_FIELDS or name == "time":
+            continue
+        if isinstance(model_field, models.CharField):
+            str_limits[name] = model_field.max_length
+        elif isinstance(model_field, models.TextField):
+            str_limits[name] = schema.MAX_STR_LEN
+        elif isinstance(model_field, models.SmallIntegerField):
+            int_ranges[name] = (-(2**15), 2**15 - 1)
+        elif isinstance(model_field, models.BigIntegerField):
+            int_ranges[name] = (-(2**63), 2**63 - 1)
+        elif isinstance(model_field, models.IntegerField):
+            int_ranges[name] = (-(2**31), 2**31 - 1)
+    return str_limits, int_ranges
+
+
+_STR_LIMITS, _INT_RANGES = _column_limits()
+_FLOAT_FIELDS = schema.FLOAT_FIELDS
+_BOOL_FIELDS = schema.BOOL_FIELDS
+# Event columns an ingest may fill, in a fixed order (id, source, batch, ingested_at are set per batch).
+_OPTIONAL_COLUMNS = tuple(
+    f.name
+    for f in Event._meta.concrete_fields
+    if f.name in schema.CANONICAL_FIELDS and f.name not in ("time", "kind")
+)
+
+
+def _clean_event(event: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The event's canonical fields fitted to their columns, or a reason to reject it.
+
+    Parsers already coerce types; this guards the columns themselves: a value that
+    would make the database refuse a whole chunk (an over-long string, a port past
+    int4, a NUL) must cost one record at most.
+    """
+    when = event.get("time")
+    if not isinstance(when, datetime):
+        return None, "missing or unparsable time"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    kind = event.get("kind")
+    if not kind or not isinstance(kind, str):
+        return None, "missing kind"
+    cleaned: dict[str, Any] = {"time": when, "kind": kind[:16]}
+    for name, value in event.items():
+        if value is None or name in ("time", "kind", "raw"):
+            continue
+        limit = _STR_LIMITS.get(name)
+        if limit is not None:
+            if not isinstance(value, str):
+                value = str(value)
+            if len(value) > limit:
+                value = value[:limit]
+            if "\x00" in value:
+                value = value.replace("\x00", "\ufffd")
+            cleaned[name] = value
+            continue
+        bounds = _INT_RANGES.get(name)
+        if bounds is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                return None, f"{name} is not an integer: {str(value)[:40]!r}"
+            if not bounds[0] <= value <= bounds[1]:
+                return None, f"{name} out of range: {value}"
+            cleaned[name] = value
+        elif name in _BOOL_FIELDS:
+            if not isinstance(value, bool):
+                return None, f"{name} is not a boolean: {str(value)[:40]!r}"
+            cleaned[name] = value
+        elif name in _FLOAT_FIELDS:
+            if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+                return None, f"{name} is not a number: {str(value)[:40]!r}"
+            cleaned[name] = float(value)
+        # Keys outside the schema are ignored: the raw record keeps everything.
+    return cleaned, None
+
+
+@dataclass
+class _Row:
+    fingerprint: str
+    raw_json: str
+    raw: Any
+    fields: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- storing chunks
+
+
+class _PostgresWriter:
+    """COPY a chunk into a temporary stage table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING.
+
+    COPY is the fast path into PostgreSQL; the stage lets the final insert skip
+    fingerprints already stored (redelivery) with the unique constraint doing the
+    work, and RETURNING tells how many rows were new and their latest time.
+    """
+
+    STAGE = "telemetry_event_stage"
+
+    def __init__(self, *, source: Source, batch: IngestBatch, ingested_at: datetime):
+        self.source = source
+        self.batch = batch
+        self.ingested_at = ingested_at
+        table = Event._meta.db_table
+        columns = ["fingerprint", "time", "kind", "raw", *_OPTIONAL_COLUMNS]
+        qn = connection.ops.quote_name
+        self._cursor = connection.cursor()
+        self._cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.STAGE} ON COMMIT DROP AS "  # noqa: S608 - names from the model
+            f"SELECT {', '.join(qn(c) for c in columns)} FROM {qn(table)} WITH NO DATA"
+        )
+        selected = []
+        for name in columns:
+            if name in _STR_LIMITS and name != "kind":
+                selected.append(f"COALESCE(s.{qn(name)}, '')")
+            else:
+                selected.append(f"s.{qn(name)}")
+        self._insert_sql = (
+            f"WITH inserted AS ("  # noqa: S608 - names from the model
+            f"INSERT INTO {qn(table)} (source_id, batch_id, ingested_at, {', '.join(qn(c) for c in columns)}) "
+            f"SELECT %s, %s, %s, {', '.join(selected)} FROM {self.STAGE} s "
+            f"ON CONFLICT (source_id, fingerprint) DO NOTHING RETURNING time"
+            f") SELECT count(*), max(time) FROM inserted"
+        )
+
+    def write(self, rows: list[_Row]) -> tuple[int, datetime | None]:
+        present = set()
+        for row in rows:
+            present.update(row.fields)
+        optional = [c for c in _OPTIONAL_COLUMNS if c in present]
+        columns = ["fingerprint", "time", "kind", "raw", *optional]
+        cursor = self._cursor
+        cursor.execute(f"TRUNCATE {self.STAGE}")
+        raw_cursor = cursor.cursor  # psycopg 3 cursor under Django's wrapper
+        qn = connection.ops.quote_name
+        with raw_cursor.copy(f"COPY {self.STAGE} ({', '.join(qn(c) for c in columns)}) FROM STDIN") as copy:
+            for row in rows:
+                values = row.fields
+                copy.write_row(
+                    (row.fingerprint, values["time"], values["kind"], row.raw_json, *[values.get(c) for c in optional])
+                )
+        cursor.execute(self._insert_sql, [self.source.pk, self.batch.pk, self.ingested_at])
+        count, latest = cursor.fetchone()
+        return count, latest
+
+    def close(self) -> None:
+        self._cursor.close()
+
+
+class _OrmWriter:
+    """Any other database (SQLite): bulk_create ignoring conflicts, after counting stored fingerprints."""
+
+    # SQLite's default bound on query parameters is 999 on older builds.
+    LOOKUP_BATCH = 900
+
+    def __init__(self, *, source: Source, batch: IngestBatch, ingested_at: datetime):
+        self.source = source
+        self.batch = batch
+        self.ingested_at = ingested_at
+
+    def write(self, rows: list[_Row]) -> tuple[int, datetime | None]:
+        fingerprints = [row.fingerprint for row in rows]
+        stored: set[str] = set()
+        for start in range(0, len(fingerprints), self.LOOKUP_BATCH):
+            stored.update(
+                Event.objects.filter(
+                    source=self.source, fingerprint__in=fingerprints[start : start + self.LOOKUP_BATCH]
+                ).values_list("fingerprint", flat=True)
+            )
+        new = [row for row in rows if row.fingerprint not in stored]
+        Event.objects.bulk_create(
+            [
+                Event(
+                    source=self.source,
+                    batch=self.batch,
+                    ingested_at=self.ingested_at,
+                    fingerprint=row.fingerprint,
+                    raw=row.raw,
+                    **row.fields,
+                )
+                for row in new
+            ],
+            batch_size=500,
+            ignore_conflicts=True,
+        )
+        latest = max((row.fields["time"] for row in new), default=None)
+        return len(new), latest
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def ingest_stream(
+    *,
+    source: Source,
+    stream: IO[bytes],
+    channel: str,
+    filename: str = "",
+    user=None,
+    progress: Callable[[int], Any] | None = None,
+    max_decompressed_bytes: int | None = _FROM_SETTINGS,
+    max_body_bytes: int | None = None,
+    hand_off: bool = True,
+) -> IngestReport:
+    """Parse a delivery with the source's parser and store its events; one IngestBatch per call.
+
+    Malformed records are rejected with their line numbers while valid ones are
+    stored; a record the parser chokes on costs that record only. The delivery as a
+    whole fails (IngestError, nothing stored) only when it cannot be read or is too
+    large (`max_body_bytes` bounds the bytes read from `stream`, `max_decompressed_bytes`
+    what gzip expands them to; None is unbounded). `progress(n)` is called with bytes read from `stream`. After commit the
+    batch goes to detection (`hand_off=False` skips that, for benchmarks).
+    """
+    if not source.enabled:
+        raise SourceDisabled(f"source {source.name} is disabled")
+    if max_decompressed_bytes is _FROM_SETTINGS:
+        max_decompressed_bytes = settings.INGEST_MAX_DECOMPRESSED_BYTES
+    parser = get_parser(source.format, field_map=source.field_map or {})
+    ingested_at = timezone.now()
+    with transaction.atomic():
+        batch = IngestBatch.objects.create(
+            source=source, channel=channel, filename=(filename or "")[:255], uploaded_by=user, received_at=ingested_at
+        )
+        report = IngestReport(batch_id=batch.pk)
+        reader, meters = open_delivery(
+            stream, max_decompressed_bytes=max_decompressed_bytes, max_body_bytes=max_body_bytes, progress=progress
+        )
+        writer_class = _PostgresWriter if connection.vendor == "postgresql" else _OrmWriter
+        writer = writer_class(source=source, batch=batch, ingested_at=ingested_at)
+        latest_time: datetime | None = None
+        try:
+            for chunk in _chunks(_rows(source, parser.parse_stream(reader), report), CHUNK_SIZE):
+                unique = list({row.fingerprint: row for row in chunk}.values())
+                inserted, chunk_latest = writer.write(unique)
+                report.accepted += inserted
+                report.duplicates += len(chunk) - inserted
+                if chunk_latest is not None and (latest_time is None or chunk_latest > latest_time):
+                    latest_time = chunk_latest
+        finally:
+            writer.close()
+        for meter in meters:  # in case a parser swallowed the exception
+            if meter.exceeded:
+                raise DeliveryTooLarge(f"{meter.what} is larger than {meter.limit} bytes")
+
+        batch.accepted, batch.duplicates, batch.rejected = report.accepted, report.duplicates, report.rejected
+        batch.rejections = report.rejections
+        batch.save(update_fields=["accepted", "duplicates", "rejected", "rejections"])
+        _touch_source(source, ingested_at=ingested_at, latest_time=latest_time)
+        if hand_off and report.accepted:
+            batch_id = batch.pk
+            transaction.on_commit(lambda: hand_batch_to_detection(batch_id), robust=True)
+    return report
+
+
+def _rows(source: Source, items: Iterable[ParsedRecord | RecordError], report: IngestReport):
+    """Valid records as rows to store; rejections recorded on the report (capped) as they come."""
+    prefix = fingerprint_prefix(source.name)
+    last_line, last_raw, ordinal = -1, None, 0
+    iterator = iter(items)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except IngestError:
+            raise
+        except Exception as exc:  # a parser bug must not lose what was already read
+            logger.exception("parser for %s failed on %s", source.name, source.format)
+            _reject(report, last_line + 1, f"parser failed, rest of delivery not read: {type(exc).__name__}: {exc}")
+            return
+        if isinstance(item, RecordError):
+            _reject(report, item.line, item.reason)
+            continue
+        try:
+            event = item.event
+            raw = event.get("raw")
+            cleaned, reason = _clean_event(event)
+            if cleaned is None:
+                _reject(report, item.line, reason)
+                continue
+            raw_json = canonical_json(raw)
+            digest = prefix.copy()
+            digest.update(raw_json)
+            # One record can become several events (a list of items sharing one raw):
+            # number them so each keeps its own stable fingerprint.
+            if item.line == last_line and raw is last_raw:
+                ordinal += 1
+                digest.update(b"#%d" % ordinal)
+            else:
+                last_line, last_raw, ordinal = item.line, raw, 0
+            yield _Row(digest.hexdigest(), raw_json.decode(), raw, cleaned)
+        except Exception as exc:
+            _reject(report, item.line, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _reject(report: IngestReport, line: int, reason: str) -> None:
+    report.rejected += 1
+    if len(report.rejections) < MAX_REPORTED_REJECTIONS:
+        report.rejections.append({"line": line, "reason": str(reason)[:500]})
+
+
+def _chunks(rows, size: int):
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _touch_source(source: Source, *, ingested_at: datetime, latest_time: datetime | None) -> None:
+    Source.objects.filter(pk=source.pk).update(last_ingest_at=ingested_at)
+    source.last_ingest_at = ingested_at
+    if latest_time is not None:
+        # Only ever forward: a replay of old data must not make a source look older.
+        Source.objects.filter(pk=source.pk).filter(
+            models.Q(last_event_at__isnull=True) | models.Q(last_event_at__lt=latest_time)
+        ).update(last_event_at=latest_time)
+        if source.last_event_at is None or source.last_event_at < latest_time:
+            source.last_event_at = latest_time
+
+
+def hand_batch_to_detection(batch_id: int) -> None:
+    """Send the batch to detection by task name (telemetry does not import detections).
+
+    In eager mode (embedded default, no worker) `send_task` would only queue the
+    message in memory, so the registered task is applied in-process instead; if
+    detection has no such task (yet), the batch waits for the detections app's own
+    sweep of unprocessed batches.
+    """
+    app = current_app
+    if app.conf.task_always_eager:
+        task = app.tasks.get(DETECT_BATCH_TASK)
+        if task is None:
+            logger.info("%s is not registered; batch %s left for the detection sweep", DETECT_BATCH_TASK, batch_id)
+            return
+        task.apply(args=[batch_id])
+    else:
+        app.send_task(DETECT_BATCH_TASK, args=[batch_id])

@@ -1,0 +1,35 @@
+"""Validation pages: start a run for a strategy, download the Navigator layer."""
+
+import json
+
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from detections.models import Strategy
+from validation.navigator import navigator_layer_for
+from validation.services import request_validation
+
+
+def navigator_layer(request):
+    slugs = [s for s in request.GET.getlist("strategy") if s]
+    layer = navigator_layer_for(slugs or None)
+    response = HttpResponse(json.dumps(layer, indent=2), content_type="application/json")
+    response["Content-Disposition"] = 'attachment; filename="ads-portal-layer.json"'
+    return response
+
+
+@require_POST
+@permission_required("validation.add_validationrun", raise_exception=True)
+def run_validation(request, slug):
+    strategy = get_object_or_404(Strategy, slug=slug)
+    request_validation(strategy=strategy, user=request.user)
+    if not request.htmx:
+        return redirect(strategy.get_absolute_url() + "#validation")
+    context = {
+        "strategy": strategy,
+        "validation_runs": strategy.validation_runs.prefetch_related("results")[:5],
+        "can_validate": True,
+    }
+    return render(request, "detections/partials/validation_results.html", context)
