@@ -9,7 +9,7 @@ the database is unavailable.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from celery import shared_task
 from django.db import OperationalError
@@ -50,8 +50,14 @@ def detect_pending_events() -> list[int]:
 @shared_task(name="detections.tasks.retro_hunt", **_RETRYING)
 def retro_hunt(rule_id: int, start_iso: str, end_iso: str) -> int:
     """Run one rule over the events stored between two ISO 8601 instants."""
-    run = run_retro_hunt(rule_id=rule_id, start=datetime.fromisoformat(start_iso), end=datetime.fromisoformat(end_iso))
+    run = run_retro_hunt(rule_id=rule_id, start=_aware(start_iso), end=_aware(end_iso))
     return run.pk
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    # An instant without an offset is read as UTC (the portal's time zone), never as server local time.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @shared_task(name="detections.tasks.run_scheduled_analytics", **_RETRYING)

@@ -24,6 +24,9 @@ import hashlib
 import io
 import json
 import logging
+import queue
+import re
+import threading
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -272,13 +275,16 @@ def _column_limits() -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
 
 
 _STR_LIMITS, _INT_RANGES = _column_limits()
-_FLOAT_FIELDS = schema.FLOAT_FIELDS
-_BOOL_FIELDS = schema.BOOL_FIELDS
+# canonical field -> (type, its column's bound): one lookup per field in the hot loop.
+_FIELD_RULES: dict[str, tuple[type, Any]] = {
+    **{name: (str, limit) for name, limit in _STR_LIMITS.items() if name != "kind"},
+    **{name: (int, bounds) for name, bounds in _INT_RANGES.items()},
+    **dict.fromkeys(schema.BOOL_FIELDS, (bool, None)),
+    **dict.fromkeys(schema.FLOAT_FIELDS, (float, None)),
+}
 # Event columns an ingest may fill, in a fixed order (id, source, batch, ingested_at are set per batch).
 _OPTIONAL_COLUMNS = tuple(
-    f.name
-    for f in Event._meta.concrete_fields
-    if f.name in schema.CANONICAL_FIELDS and f.name not in ("time", "kind")
+    f.name for f in Event._meta.concrete_fields if f.name in schema.CANONICAL_FIELDS and f.name not in ("time", "kind")
 )
 
 
@@ -299,46 +305,68 @@ def _clean_event(event: dict[str, Any]) -> tuple[dict[str, Any] | None, str | No
         return None, "missing kind"
     cleaned: dict[str, Any] = {"time": when, "kind": kind[:16]}
     for name, value in event.items():
-        if value is None or name in ("time", "kind", "raw"):
-            continue
-        limit = _STR_LIMITS.get(name)
-        if limit is not None:
-            if not isinstance(value, str):
+        rule = _FIELD_RULES.get(name)
+        if rule is None or value is None:
+            continue  # time, kind and raw are done; keys outside the schema stay in raw only
+        category, limit = rule
+        value_type = type(value)
+        if category is str:
+            if value_type is not str:
                 value = str(value)
             if len(value) > limit:
                 value = value[:limit]
             if "\x00" in value:
                 value = value.replace("\x00", "\ufffd")
-            cleaned[name] = value
-            continue
-        bounds = _INT_RANGES.get(name)
-        if bounds is not None:
-            if isinstance(value, bool) or not isinstance(value, int):
+        elif category is int:
+            if value_type is not int:
                 return None, f"{name} is not an integer: {str(value)[:40]!r}"
-            if not bounds[0] <= value <= bounds[1]:
+            if not limit[0] <= value <= limit[1]:
                 return None, f"{name} out of range: {value}"
-            cleaned[name] = value
-        elif name in _BOOL_FIELDS:
-            if not isinstance(value, bool):
+        elif category is bool:
+            if value_type is not bool:
                 return None, f"{name} is not a boolean: {str(value)[:40]!r}"
-            cleaned[name] = value
-        elif name in _FLOAT_FIELDS:
-            if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+        elif value_type is not float:
+            if value_type is not int or value != value:
                 return None, f"{name} is not a number: {str(value)[:40]!r}"
-            cleaned[name] = float(value)
-        # Keys outside the schema are ignored: the raw record keeps everything.
+            value = float(value)
+        cleaned[name] = value
     return cleaned, None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     fingerprint: str
     raw_json: str
     raw: Any
     fields: dict[str, Any]
+    params: tuple | None = None
 
 
 # --------------------------------------------------------------------------- storing chunks
+#
+# A writer stores chunks of rows in two steps: `encode` (pure Python, run in the
+# parsing thread, no database) and `write` (the database round trips, run in the
+# thread that owns the connection). Splitting them lets the next chunk be parsed
+# and encoded while the database works on the current one.
+
+# COPY text format: backslash, tab, newline and carriage return are escaped; \N is NULL.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def _copy_text(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if type(value) is str:
+        if _COPY_SPECIAL.search(value) is None:
+            return value
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 class _PostgresWriter:
@@ -346,7 +374,9 @@ class _PostgresWriter:
 
     COPY is the fast path into PostgreSQL; the stage lets the final insert skip
     fingerprints already stored (redelivery) with the unique constraint doing the
-    work, and RETURNING tells how many rows were new and their latest time.
+    work, and RETURNING tells how many rows were new and their latest time. The
+    COPY payload is built as text by `encode`, so the connection's thread only
+    sends bytes (and holds the GIL briefly: the parsing thread keeps running).
     """
 
     STAGE = "telemetry_event_stage"
@@ -377,22 +407,33 @@ class _PostgresWriter:
             f") SELECT count(*), max(time) FROM inserted"
         )
 
-    def write(self, rows: list[_Row]) -> tuple[int, datetime | None]:
-        present = set()
+    @staticmethod
+    def encode(rows: list[_Row]) -> tuple[str, bytes]:
+        present: set[str] = set()
         for row in rows:
             present.update(row.fields)
         optional = [c for c in _OPTIONAL_COLUMNS if c in present]
-        columns = ["fingerprint", "time", "kind", "raw", *optional]
+        qn = connection.ops.quote_name
+        columns = ", ".join(qn(c) for c in ("fingerprint", "time", "kind", "raw", *optional))
+        lines = []
+        for row in rows:
+            values = row.fields
+            raw_json = row.raw_json
+            if "\\" in raw_json:  # JSON text has no raw tab/newline, only backslash escapes
+                raw_json = raw_json.replace("\\", "\\\\")
+            parts = [row.fingerprint, values["time"].isoformat(), _copy_text(values["kind"]), raw_json]
+            parts.extend([_copy_text(values.get(c)) for c in optional])
+            lines.append("\t".join(parts))
+        lines.append("")
+        return columns, "\n".join(lines).encode("utf-8", "replace")
+
+    def write(self, encoded: tuple[str, bytes]) -> tuple[int, datetime | None]:
+        columns, payload = encoded
         cursor = self._cursor
         cursor.execute(f"TRUNCATE {self.STAGE}")
         raw_cursor = cursor.cursor  # psycopg 3 cursor under Django's wrapper
-        qn = connection.ops.quote_name
-        with raw_cursor.copy(f"COPY {self.STAGE} ({', '.join(qn(c) for c in columns)}) FROM STDIN") as copy:
-            for row in rows:
-                values = row.fields
-                copy.write_row(
-                    (row.fingerprint, values["time"], values["kind"], row.raw_json, *[values.get(c) for c in optional])
-                )
+        with raw_cursor.copy(f"COPY {self.STAGE} ({columns}) FROM STDIN") as copy:
+            copy.write(payload)
         cursor.execute(self._insert_sql, [self.source.pk, self.batch.pk, self.ingested_at])
         count, latest = cursor.fetchone()
         return count, latest
@@ -402,7 +443,13 @@ class _PostgresWriter:
 
 
 class _OrmWriter:
-    """Any other database (SQLite): bulk_create ignoring conflicts, after counting stored fingerprints."""
+    """Databases without COPY: skip fingerprints already stored, then insert ignoring conflicts.
+
+    Counting the stored fingerprints first tells accepted from duplicates (an
+    ignored conflict is not reported back) and which rows are new (for the
+    source's last event time); ignoring conflicts still covers a concurrent
+    delivery of the same records.
+    """
 
     # SQLite's default bound on query parameters is 999 on older builds.
     LOOKUP_BATCH = 900
@@ -411,6 +458,9 @@ class _OrmWriter:
         self.source = source
         self.batch = batch
         self.ingested_at = ingested_at
+
+    def encode(self, rows: list[_Row]) -> list[_Row]:
+        return rows
 
     def write(self, rows: list[_Row]) -> tuple[int, datetime | None]:
         fingerprints = [row.fingerprint for row in rows]
@@ -422,6 +472,11 @@ class _OrmWriter:
                 ).values_list("fingerprint", flat=True)
             )
         new = [row for row in rows if row.fingerprint not in stored]
+        inserted = self.insert(new) if new else 0
+        latest = max((row.fields["time"] for row in new), default=None)
+        return inserted, latest
+
+    def insert(self, rows: list[_Row]) -> int:
         Event.objects.bulk_create(
             [
                 Event(
@@ -432,16 +487,51 @@ class _OrmWriter:
                     raw=row.raw,
                     **row.fields,
                 )
-                for row in new
+                for row in rows
             ],
             batch_size=500,
             ignore_conflicts=True,
         )
-        latest = max((row.fields["time"] for row in new), default=None)
-        return len(new), latest
+        return len(rows)
 
     def close(self) -> None:
         pass
+
+
+class _SqliteWriter(_OrmWriter):
+    """SQLite: what bulk_create(ignore_conflicts=True) does there (INSERT OR IGNORE), without the
+    ORM's per-field work (5-10x faster), the canonical JSON reused as the stored raw text."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        qn = connection.ops.quote_name
+        columns = ["source_id", "batch_id", "ingested_at", "fingerprint", "time", "kind", "raw", *_OPTIONAL_COLUMNS]
+        self._sql = (
+            f"INSERT OR IGNORE INTO {qn(Event._meta.db_table)} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(columns))})"
+        )
+        # NOT NULL text columns take "" where the event has no value.
+        self._pairs = tuple((c, "" if c in _STR_LIMITS else None) for c in _OPTIONAL_COLUMNS)
+        self._head = (self.source.pk, self.batch.pk, connection.ops.adapt_datetimefield_value(self.ingested_at))
+
+    def encode(self, rows: list[_Row]) -> list[_Row]:
+        adapt = connection.ops.adapt_datetimefield_value
+        for row in rows:
+            fields = row.fields
+            row.params = (
+                *self._head,
+                row.fingerprint,
+                adapt(fields["time"]),
+                fields["kind"],
+                row.raw_json,
+                *[fields.get(name, default) for name, default in self._pairs],
+            )
+        return rows
+
+    def insert(self, rows: list[_Row]) -> int:
+        with connection.cursor() as cursor:
+            cursor.executemany(self._sql, [row.params for row in rows])
+            return cursor.rowcount
 
 
 # --------------------------------------------------------------------------- ingest
@@ -482,18 +572,20 @@ def ingest_stream(
         reader, meters = open_delivery(
             stream, max_decompressed_bytes=max_decompressed_bytes, max_body_bytes=max_body_bytes, progress=progress
         )
-        writer_class = _PostgresWriter if connection.vendor == "postgresql" else _OrmWriter
+        writer_class = {"postgresql": _PostgresWriter, "sqlite": _SqliteWriter}.get(connection.vendor, _OrmWriter)
         writer = writer_class(source=source, batch=batch, ingested_at=ingested_at)
         latest_time: datetime | None = None
+        rows = _rows(source, parser.parse_stream(reader), report)
+        chunks = _Prefetched(_encoded_chunks(rows, writer))
         try:
-            for chunk in _chunks(_rows(source, parser.parse_stream(reader), report), CHUNK_SIZE):
-                unique = list({row.fingerprint: row for row in chunk}.values())
-                inserted, chunk_latest = writer.write(unique)
+            for size, encoded in chunks:
+                inserted, chunk_latest = writer.write(encoded)
                 report.accepted += inserted
-                report.duplicates += len(chunk) - inserted
+                report.duplicates += size - inserted
                 if chunk_latest is not None and (latest_time is None or chunk_latest > latest_time):
                     latest_time = chunk_latest
         finally:
+            chunks.close()
             writer.close()
         for meter in meters:  # in case a parser swallowed the exception
             if meter.exceeded:
@@ -550,21 +642,74 @@ def _rows(source: Source, items: Iterable[ParsedRecord | RecordError], report: I
             _reject(report, item.line, f"{type(exc).__name__}: {exc}"[:500])
 
 
+class _Prefetched:
+    """Iterate `items` in a background thread, one step ahead of the consumer.
+
+    Parsing is Python work and storing is mostly database work (the database server
+    is another process), so reading chunk n+1 while chunk n is written keeps both
+    busy: psycopg releases the GIL while it waits on the server. The thread touches
+    no database connection (Django's connections are per thread); it only parses.
+    """
+
+    _DONE = object()
+
+    def __init__(self, items: Iterable, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(iter(items),), daemon=True, name="ingest-parse")
+        self._thread.start()
+
+    def _put(self, entry) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fill(self, iterator) -> None:
+        try:
+            for item in iterator:
+                if not self._put((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put((self._DONE, exc))
+            return
+        self._put((self._DONE, None))
+
+    def __iter__(self):
+        while True:
+            item, error = self._queue.get()
+            if item is self._DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+
 def _reject(report: IngestReport, line: int, reason: str) -> None:
     report.rejected += 1
     if len(report.rejections) < MAX_REPORTED_REJECTIONS:
         report.rejections.append({"line": line, "reason": str(reason)[:500]})
 
 
-def _chunks(rows, size: int):
-    chunk = []
+def _encoded_chunks(rows, writer, size: int = CHUNK_SIZE):
+    """(records in the chunk, the writer's encoding of its distinct rows), CHUNK_SIZE records at a time."""
+    chunk: dict[str, _Row] = {}
+    count = 0
     for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        chunk[row.fingerprint] = row  # a record repeated within the chunk is stored once
+        count += 1
+        if count >= size:
+            yield count, writer.encode(list(chunk.values()))
+            chunk, count = {}, 0
+    if count:
+        yield count, writer.encode(list(chunk.values()))
 
 
 def _touch_source(source: Source, *, ingested_at: datetime, latest_time: datetime | None) -> None:

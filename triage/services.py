@@ -71,11 +71,9 @@ def _active_suppressions(now: datetime) -> list[Suppression]:
 
 
 def _applies_to(suppression: Suppression, rule: DetectionRule, strategy_ids: set[int]) -> bool:
-    if suppression.rule_id is not None and suppression.rule_id != rule.pk:
-        return False
-    if suppression.strategy_id is not None and suppression.strategy_id not in strategy_ids:
-        return False
-    return True
+    # Scoped to a rule and/or a strategy; with neither, global.
+    rule_ok = suppression.rule_id is None or suppression.rule_id == rule.pk
+    return rule_ok and (suppression.strategy_id is None or suppression.strategy_id in strategy_ids)
 
 
 def match_value(match: RuleMatch, name: str) -> Any:
@@ -115,9 +113,7 @@ def conditions_hold(conditions: dict[str, Any], match: RuleMatch) -> bool:
     return True
 
 
-def _suppression_for(
-    match: RuleMatch, suppressions: list[Suppression], strategy_ids: set[int]
-) -> Suppression | None:
+def _suppression_for(match: RuleMatch, suppressions: list[Suppression], strategy_ids: set[int]) -> Suppression | None:
     for suppression in suppressions:
         if _applies_to(suppression, match.rule, strategy_ids) and conditions_hold(suppression.conditions, match):
             return suppression

@@ -415,13 +415,11 @@ class _Parser:
         title_index = None
         if headings and headings[0] < first_known:
             level, text = self.heading_at[headings[0]]
-            if level < self.section_level or (level == self.section_level == 1 and _heading_key(text) not in SECTION_ALIASES):
+            if level < self.section_level or (
+                level == self.section_level == 1 and _heading_key(text) not in SECTION_ALIASES
+            ):
                 title_index = headings[0]
-        boundaries = [
-            i
-            for i in headings
-            if i != title_index and self.heading_at[i][0] <= self.section_level
-        ]
+        boundaries = [i for i in headings if i != title_index and self.heading_at[i][0] <= self.section_level]
         # Sub-headings are re-levelled so a section's own sub-headings are always `###`.
         for index, (level, text) in self.heading_at.items():
             if index not in boundaries and index != title_index:
@@ -729,8 +727,8 @@ class _Parser:
                     self.result.tactics.append(tactic.strip())
                 self._add_technique(technique_id, self._clean_name(text))
                 found = True
-            elif "attack.mitre.org" in url and re.search(r"/techniques?/", url, re.IGNORECASE):
-                raise AdsParseError(f"ATT&CK link '{url}' does not name a technique id", i + 1)
+            elif "attack.mitre.org" in url and re.search(r"/techniques?/T\d", url, re.IGNORECASE):
+                raise AdsParseError(f"ATT&CK link '{url}' does not name a valid technique id", i + 1)
         return found
 
     # Strategy Abstract: the data-source list ("Key data sources include:" + bullets) or inline list.

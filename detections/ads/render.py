@@ -149,7 +149,9 @@ def build_export_dict(parsed_or_dict: Any, **fields: Any) -> dict:
         "response": list(doc.get("response_steps") or []),
         "resources_intro": doc.get("resources_intro", ""),
         "resources": [{"title": r["title"], "url": r.get("url", "")} for r in doc.get("resources") or []],
-        "extra_sections": [{"heading": e["heading"], "body": e.get("body", "")} for e in doc.get("extra_sections") or []],
+        "extra_sections": [
+            {"heading": e["heading"], "body": e.get("body", "")} for e in doc.get("extra_sections") or []
+        ],
         "owner": None,
     }
     data.update(fields)

@@ -166,9 +166,7 @@ def _pattern_expr(x: pl.Expr, pattern: Pattern) -> pl.Expr:
     return x.str.contains(pattern_regex(pattern))
 
 
-def _leaf_on(
-    leaf: Leaf, x: pl.Expr, dtype: pl.DataType, *, lowered: pl.Expr | None, other: pl.Expr | None
-) -> pl.Expr:
+def _leaf_on(leaf: Leaf, x: pl.Expr, dtype: pl.DataType, *, lowered: pl.Expr | None, other: pl.Expr | None) -> pl.Expr:
     kind, value = leaf.kind, leaf.value
     if kind == "str":
         xl = lowered if lowered is not None else _as_string(x, dtype).str.to_lowercase()

@@ -31,7 +31,7 @@ from detections.engine.compiler import (
     compile_rule,
     rule_identity,
 )
-from detections.engine.evaluation import BatchEvaluator
+from detections.engine.evaluation import BatchEvaluator, to_frame
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ LogSourceKey = tuple[str | None, str | None, str | None]
 
 # Per-row routing (route_by_logsource=True without a batch logsource) reads these columns.
 LOGSOURCE_COLUMNS = ("logsource_product", "logsource_category", "logsource_service")
+ROUTE_ROW = "\x00route"
 
 
 class CompiledRuleSet:
@@ -119,14 +120,31 @@ class CompiledRuleSet:
         ids = [rule.rule_id for rule in self.rules]
         return [(ids[r], w) for r, w in zip(pairs["rule"].to_list(), pairs["row"].to_list(), strict=True)]
 
-    def _match_arrays(self, frame, logsource, route_by_logsource):
+    def _match_arrays(self, frame, logsource, route_by_logsource) -> list[tuple[int, pl.Series]]:
         indexes = self.rules_for_logsource(logsource)
         if not indexes:
             return []
-        row_routes = None
-        if route_by_logsource and logsource is None:
-            row_routes = {i: self.rules[i].logsource for i in indexes}
-        return self._evaluator.evaluate(frame, indexes, row_routes=row_routes, route_columns=LOGSOURCE_COLUMNS)
+        frame = to_frame(frame)
+        routes = [c for c in LOGSOURCE_COLUMNS if c in frame.columns]
+        if not (route_by_logsource and logsource is None and routes):
+            return self._evaluator.evaluate(frame, indexes)
+        # Per-row routing: each distinct (product, category, service) of the batch runs its
+        # compatible rules on its own rows, with every fast path of a plain batch.
+        found: list[tuple[int, pl.Series]] = []
+        keyed = frame.with_row_index(ROUTE_ROW).with_columns(
+            [pl.col(c).cast(pl.String).str.to_lowercase().alias(f"{ROUTE_ROW}{c}") for c in routes]
+        )
+        for key, part in keyed.group_by([f"{ROUTE_ROW}{c}" for c in routes]):
+            values = dict(zip(routes, key, strict=True))
+            wanted = tuple(values.get(c) for c in LOGSOURCE_COLUMNS)
+            part_indexes = [i for i in indexes if _compatible(self.rules[i].logsource, wanted)]
+            if not part_indexes:
+                continue
+            original_rows = part.get_column(ROUTE_ROW)
+            events = part.drop([ROUTE_ROW, *(f"{ROUTE_ROW}{c}" for c in routes)])
+            for index, rows in self._evaluator.evaluate(events, part_indexes):
+                found.append((index, original_rows.gather(rows).sort()))
+        return found
 
 
 def _compatible(rule_logsource: LogSourceKey, wanted: LogSourceKey) -> bool:

@@ -49,7 +49,7 @@ from sigma.exceptions import SigmaError
 
 from detections import pipelines
 from detections.models import DetectionRule, DetectionRun, RuleMatch
-from detections.services.analytics.base import bucket_start, match_key
+from detections.services.analytics.base import bucket_start, match_key, note_scanned, source_scope
 from detections.services.detection import MatchSpec, record_matches
 
 SUPPORTED_TYPES = {
@@ -134,9 +134,7 @@ def parse_correlation(rule: DetectionRule) -> Correlation:
     references = [ref.reference for ref in (correlation.rules or [])]
     if correlation.rules is None and isinstance(correlation.condition, SigmaExtendedCorrelationCondition):
         references = correlation.condition.get_referenced_rules()
-    stored = list(
-        DetectionRule.objects.filter(Q(rule_uid__in=references) | Q(name__in=references)).exclude(pk=rule.pk)
-    )
+    stored = list(DetectionRule.objects.filter(Q(rule_uid__in=references) | Q(name__in=references)).exclude(pk=rule.pk))
     base_sigma = []
     inline = {str(r.id) for r in documents.rules if r.id} | {r.name for r in documents.rules if r.name}
     for base in stored:
@@ -249,15 +247,16 @@ def _load_hits(correlation: Correlation, start: datetime, end: datetime) -> list
     paths = ["id", "rule_id", "time", "event_id", "fields", *(f"event__{c}" for c in columns)]
     if needs_raw:
         paths.append("event__raw")
-    rows = (
-        RuleMatch.objects.filter(
-            rule_id__in=[b.rule_id for b in correlation.base_rules], time__gte=start, time__lt=end
-        )
-        .order_by("time", "id")
-        .values_list(*paths)
+    matches = RuleMatch.objects.filter(
+        rule_id__in=[b.rule_id for b in correlation.base_rules], time__gte=start, time__lt=end
     )
+    if source_scope() is not None:
+        matches = matches.filter(event__source_id__in=source_scope())
+    rows = matches.order_by("time", "id").values_list(*paths)
     by_rule = {b.rule_id: b for b in correlation.base_rules}
     hits = []
+    rows = list(rows)
+    note_scanned(len(rows))
     for row in rows:  # base matches are few next to events; one pass to shape them
         record = dict(zip(paths, row, strict=True))
         base = by_rule[record["rule_id"]]
@@ -292,15 +291,20 @@ def _load_hits(correlation: Correlation, start: datetime, end: datetime) -> list
 
 
 class _Window:
-    """The matches of one group inside the current window, with running tallies."""
+    """The matches of one group inside the current window, with running tallies (O(1) per match)."""
 
     def __init__(self, correlation: Correlation):
         self.correlation = correlation
+        self.timespan = timedelta(seconds=correlation.timespan_seconds)
+        self.order = [b.rule_id for b in correlation.base_rules]
         self.hits: list[_Hit] = []
         self.lo = 0
         self.events: Counter = Counter()
         self.values: Counter = Counter()
         self.rules: Counter = Counter()
+        # temporal_ordered: chains[k] = the matches of rules order[0..k] in order, the one
+        # starting latest (a later start can only fit the timespan better later on).
+        self.chains: list[list[_Hit] | None] = [None] * len(self.order)
 
     def add(self, hit: _Hit) -> None:
         self.hits.append(hit)
@@ -308,58 +312,68 @@ class _Window:
         if hit.value:
             self.values[hit.value] += 1
         self.rules[hit.rule_id] += 1
+        if self.correlation.type == SigmaCorrelationType.TEMPORAL_ORDERED:
+            # Descending, so one match never fills two positions of a rule listed twice.
+            for k in range(len(self.order) - 1, -1, -1):
+                if self.order[k] != hit.rule_id:
+                    continue
+                if k == 0:
+                    self.chains[0] = [hit]
+                elif self.chains[k - 1] is not None:
+                    candidate = [*self.chains[k - 1], hit]
+                    if self.chains[k] is None or candidate[0].time > self.chains[k][0].time:
+                        self.chains[k] = candidate
 
     def drop_first(self) -> None:
         hit = self.hits[self.lo]
         self.lo += 1
-        for tally, key in ((self.events, hit.event_id or -hit.match_id), (self.values, hit.value), (self.rules, hit.rule_id)):
+        for tally, key in (
+            (self.events, hit.event_id or -hit.match_id),
+            (self.values, hit.value),
+            (self.rules, hit.rule_id),
+        ):
             if key in tally:
                 tally[key] -= 1
                 if tally[key] <= 0:
                     del tally[key]
 
-    @property
-    def current(self) -> list[_Hit]:
-        return self.hits[self.lo :]
+    def _ordered(self) -> tuple[int, list[_Hit]]:
+        """How many of the rules matched in their listed order within the timespan, and those matches."""
+        latest = self.hits[-1].time
+        for k in range(len(self.order) - 1, -1, -1):
+            chain = self.chains[k]
+            if (
+                chain is not None
+                and latest - chain[0].time <= self.timespan
+                and chain[0].time >= self.hits[self.lo].time
+            ):
+                return k + 1, chain
+        return 0, []
 
-    def metric(self) -> tuple[float, list[_Hit]]:
-        """The value the condition compares, and the matches that make it."""
-        kind = self.correlation.type
+    def satisfied(self) -> tuple[bool, float]:
+        """Whether the condition holds now, and the value it compared."""
+        correlation = self.correlation
+        if correlation.extended is not None:
+            present = {correlation.reference_by_rule[r] for r in self.rules}
+            return _evaluate_extended(correlation.extended, present), len(self.rules)
+        kind = correlation.type
         if kind == SigmaCorrelationType.EVENT_COUNT:
-            return len(self.events), self.current
-        if kind == SigmaCorrelationType.VALUE_COUNT:
-            return len(self.values), self.current
-        if kind == SigmaCorrelationType.TEMPORAL:
-            return len(self.rules), self.current
-        return _ordered_prefix(self.correlation, self.current)
+            value = len(self.events)
+        elif kind == SigmaCorrelationType.VALUE_COUNT:
+            value = len(self.values)
+        elif kind == SigmaCorrelationType.TEMPORAL:
+            value = len(self.rules)
+        else:
+            value = self._ordered()[0]
+        return _OPERATORS[correlation.op](value, correlation.count), value
 
-    def satisfied(self) -> tuple[bool, float, list[_Hit]]:
-        if self.correlation.extended is not None:
-            present = {self.correlation.reference_by_rule[r] for r in self.rules}
-            return _evaluate_extended(self.correlation.extended, present), len(self.rules), self.current
-        value, evidence = self.metric()
-        return _OPERATORS[self.correlation.op](value, self.correlation.count), value, evidence
-
-
-def _ordered_prefix(correlation: Correlation, hits: list[_Hit]) -> tuple[int, list[_Hit]]:
-    """How many of the rules, in their listed order, matched one after another (greedy, earliest first)."""
-    order = [b.rule_id for b in correlation.base_rules]
-    best, best_chain = 0, []
-    for start_index, hit in enumerate(hits):
-        if hit.rule_id != order[0]:
-            continue
-        chain, position = [hit], 1
-        for later in hits[start_index + 1 :]:
-            if position == len(order):
-                break
-            if later.rule_id == order[position] and later.time >= chain[-1].time:
-                chain.append(later)
-                position += 1
-        if position > best:
-            best, best_chain = position, chain
-        if best == len(order):
-            break
-    return best, best_chain
+    def evidence(self) -> list[_Hit]:
+        """The matches that make the finding (the ordered chain for temporal_ordered)."""
+        if self.correlation.type == SigmaCorrelationType.TEMPORAL_ORDERED and self.correlation.extended is None:
+            chain = self._ordered()[1]
+            if chain:
+                return chain
+        return self.hits[self.lo :]
 
 
 def _evaluate_extended(node, present: set[str]) -> bool:
@@ -419,8 +433,9 @@ def _sliding(correlation: Correlation, group, hits: list[_Hit], fired_until: dat
         window.add(hit)
         while hit.time - window.hits[window.lo].time > timespan:
             window.drop_first()
-        ok, value, evidence = window.satisfied()
+        ok, value = window.satisfied()
         if ok:
+            evidence = window.evidence()
             specs.append(_spec(correlation, group, value, evidence, evidence[0].time, hit.time))
             window = _Window(correlation)  # start afresh after the window that fired
     return specs
@@ -439,9 +454,9 @@ def _tumbling(correlation: Correlation, group, hits: list[_Hit], start: datetime
         window = _Window(correlation)
         for hit in bucket_hits:
             window.add(hit)
-        ok, value, evidence = window.satisfied()
+        ok, value = window.satisfied()
         if ok:
-            specs.append(_spec(correlation, group, value, evidence or bucket_hits, bucket_from, bucket_hits[-1].time))
+            specs.append(_spec(correlation, group, value, window.evidence(), bucket_from, bucket_hits[-1].time))
     return specs
 
 
@@ -516,6 +531,21 @@ def _scheduled_window(rule: DetectionRule, evaluated_until: datetime | None, now
 
 def _scheduled_evaluate(rule: DetectionRule, start: datetime, end: datetime) -> list[MatchSpec]:
     return correlation_matches(parse_correlation(rule), start, end)
+
+
+def run_correlations_window(*, start: datetime, end: datetime, source_ids) -> list[DetectionRun]:
+    """Evaluate every enabled correlation over [start, end) on these sources only (validation replays)."""
+    from detections.services.analytics.base import only_sources
+    from detections.services.scheduled import SCHEDULED_STATUSES, run_scheduled_rules
+
+    rules = DetectionRule.objects.filter(
+        kind=DetectionRule.Kind.SIGMA_CORRELATION, status__in=SCHEDULED_STATUSES
+    ).order_by("pk")
+    with only_sources(source_ids):
+        run = run_scheduled_rules(
+            rules, evaluate=_scheduled_evaluate, now=end, window_for=lambda rule, until, now: (start, end)
+        )
+    return [run] if run else []
 
 
 def run_due_correlations(now: datetime | None = None) -> DetectionRun | None:

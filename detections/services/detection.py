@@ -30,7 +30,7 @@ from typing import Any
 
 import polars as pl
 from celery import current_app
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
@@ -42,7 +42,7 @@ from detections.pipelines import (
     referenced_fields,
     rule_applies_to_format,
 )
-from telemetry.models import Event, IngestBatch
+from telemetry.models import Event, IngestBatch, Source
 from telemetry.schema import BOOL_FIELDS, CANONICAL_FIELDS, FLOAT_FIELDS, INT_FIELDS
 
 logger = logging.getLogger(__name__)
@@ -101,19 +101,20 @@ def entity_of(event: dict[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def record_matches(*, rule: DetectionRule, matches: Sequence[MatchSpec], run: DetectionRun | None) -> int:
+def record_matches(
+    *, rule: DetectionRule, matches: Sequence[MatchSpec], run: DetectionRun | None, hand_off: bool = True
+) -> int:
     """Insert RuleMatch rows, skipping (rule, dedup_key) pairs already recorded; returns how many are new.
 
     Safe under redelivery and concurrent workers: the unique constraint decides, and
     `ignore_conflicts` turns a second insert into a no-op. Once committed, the run's
-    new matches are handed to triage (by task name).
+    new matches are handed to triage by task name (`hand_off=False` when the caller
+    hands the whole run over once itself); matches without a run wait for triage's sweep.
     """
     if not matches:
         return 0
     by_key = {m.dedup_key[:255]: m for m in matches}
-    existing = set(
-        RuleMatch.objects.filter(rule=rule, dedup_key__in=list(by_key)).values_list("dedup_key", flat=True)
-    )
+    existing = set(RuleMatch.objects.filter(rule=rule, dedup_key__in=list(by_key)).values_list("dedup_key", flat=True))
     rows = [
         RuleMatch(
             rule=rule,
@@ -132,23 +133,13 @@ def record_matches(*, rule: DetectionRule, matches: Sequence[MatchSpec], run: De
     if not rows:
         return 0
     RuleMatch.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-    if run is not None:
-        _hand_to_triage_on_commit(run.pk)
+    if run is not None and hand_off:
+        hand_run_to_triage_on_commit(run.pk)
     return len(rows)
 
 
-def _hand_to_triage_on_commit(run_id: int) -> None:
-    # One hand-off per run per transaction, however many rules recorded matches in it.
-    scheduled = connection.__dict__.setdefault("_ads_runs_for_triage", set())
-    if run_id in scheduled and connection.in_atomic_block:
-        return
-    scheduled.add(run_id)
-
-    def hand_off():
-        scheduled.discard(run_id)
-        hand_run_to_triage(run_id)
-
-    transaction.on_commit(hand_off, robust=True)
+def hand_run_to_triage_on_commit(run_id: int) -> None:
+    transaction.on_commit(lambda: hand_run_to_triage(run_id), robust=True)
 
 
 def hand_run_to_triage(run_id: int) -> None:
@@ -234,9 +225,7 @@ def compiled_rules(rules: Sequence[DetectionRule], source_format: str) -> Compil
     ruleset = compile_rules([r.sigma_yaml for r in rules], field_mapping=mapping)
     compiled_uids = {str(r.rule_id) for r in ruleset.rules}
     rule_fields = {r.rule_uid: _fields_of(r) for r in rules if r.rule_uid in compiled_uids}
-    raw_fields = sorted(
-        {f for fields in rule_fields.values() for f in fields if canonical_column(f, mapping) is None}
-    )
+    raw_fields = sorted({f for fields in rule_fields.values() for f in fields if canonical_column(f, mapping) is None})
     result = CompiledRules(source_format, ruleset, mapping, by_uid, rule_fields, raw_fields)
     _CACHE[key] = result
     while len(_CACHE) > RULESET_CACHE_SIZE:
@@ -265,7 +254,10 @@ def _raw_column(values: list[Any]) -> pl.Series | list:
     if kinds == {bool}:
         return pl.Series(values, dtype=pl.Boolean)
     if kinds <= {int} or kinds <= {int, float}:
-        return pl.Series(values, dtype=pl.Float64 if float in kinds else pl.Int64)
+        try:
+            return pl.Series(values, dtype=pl.Float64 if float in kinds else pl.Int64)
+        except (OverflowError, TypeError, ValueError):  # an integer beyond 64 bits: compare it as text
+            return pl.Series([None if v is None else str(v) for v in values], dtype=pl.Utf8)
     if list in kinds:
         return pl.Series(
             [None if v is None else [_text(x) for x in (v if isinstance(v, list) else [v])] for v in values],
@@ -418,7 +410,7 @@ def detect_events(
                 )
             for uid, specs in per_rule.items():
                 outcome.matches_seen += len(specs)
-                outcome.matches += record_matches(rule=compiled.by_uid[uid], matches=specs, run=run)
+                outcome.matches += record_matches(rule=compiled.by_uid[uid], matches=specs, run=run, hand_off=False)
         _add_errors(outcome, compiled.run_errors())
     # Rules that were asked for but route to none of these events' formats ran over nothing.
     outcome.rules_run = sorted(used)
@@ -469,13 +461,15 @@ def run_stream_detection(*, batch_id: int) -> DetectionRun | None:
     """
     started = time_module.monotonic()
     with transaction.atomic():
-        batch = IngestBatch.objects.select_for_update().select_related("source").filter(pk=batch_id).first()
+        # Lock the batch row only (not its source, which every ingest of that source updates).
+        batch = IngestBatch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None:
             return None
         done = BatchDetection.objects.select_related("run").filter(batch=batch).first()
         if done is not None:
             return done.run
-        rules = enabled_stream_rules(batch.source.format)
+        source_format = Source.objects.filter(pk=batch.source_id).values_list("format", flat=True).get()
+        rules = enabled_stream_rules(source_format)
         run = DetectionRun.objects.create(kind=DetectionRun.Kind.STREAM, batch=batch)
         try:
             with transaction.atomic():
@@ -492,6 +486,8 @@ def run_stream_detection(*, batch_id: int) -> DetectionRun | None:
             run.rules.set(rules)
         else:
             _finish_run(run, outcome, started, rules)
+            if outcome.matches:
+                hand_run_to_triage_on_commit(run.pk)
         BatchDetection.objects.create(batch=batch, run=run)
     return run
 
@@ -513,6 +509,8 @@ def run_retro_hunt(*, rule_id: int, start: datetime, end: datetime) -> Detection
             if rule.kind != DetectionRule.Kind.SIGMA:
                 outcome.errors.append(_error(rule, "only single-event Sigma rules can be retro-hunted"))
             _finish_run(run, outcome, started, [rule])
+            if outcome.matches:
+                hand_run_to_triage_on_commit(run.pk)
     except DatabaseError:
         raise
     except Exception as exc:
@@ -538,4 +536,3 @@ def pending_batches(*, grace_seconds: int = SWEEP_GRACE_SECONDS, limit: int = 10
         .order_by("received_at", "id")
         .values_list("id", flat=True)[:limit]
     )
-

@@ -184,9 +184,7 @@ def hunt_source_events(
     if not rules:
         return
     mapping = field_mapping_for_format(source_format)
-    raw_fields = sorted(
-        {f for r in rules for f in _sigma_fields(r.text) if canonical_column(f, mapping) is None}
-    )
+    raw_fields = sorted({f for r in rules for f in _sigma_fields(r.text) if canonical_column(f, mapping) is None})
     rows = []
     for event in events:
         row = {k: (None if v == "" else v) for k, v in event.items() if k != "raw"}

@@ -92,7 +92,13 @@ def normalise_indicator(value: str, kind: str | None = None) -> tuple[str, str]:
     domain = text.lower().rstrip(".")
     if domain.startswith("*."):
         domain = domain[2:]
-    if kind in (None, Indicator.Kind.DOMAIN) and _DOMAIN_RE.match(domain) and not _looks_numeric(domain):
+    # A listed name has at least two labels: a bare word ("ioc", "localhost") is no indicator.
+    if (
+        kind in (None, Indicator.Kind.DOMAIN)
+        and "." in domain
+        and _DOMAIN_RE.match(domain)
+        and not _looks_numeric(domain)
+    ):
         return Indicator.Kind.DOMAIN, domain
     raise ValueError(f"{text!r} is not an IP address, network or domain")
 
@@ -194,7 +200,9 @@ def _header(cells: list[str]) -> dict[str, int] | None:
         try:
             normalise_indicator(cells[0])
         except ValueError:
-            raise IndicatorImportError(f"line 1: malformed header {','.join(cells)!r} (columns: type,value,description)")
+            raise IndicatorImportError(
+                f"line 1: malformed header {','.join(cells)!r} (columns: type,value,description)"
+            )
         return None
     positions: dict[str, int] = {}
     for index, cell in enumerate(lowered):

@@ -73,6 +73,8 @@ def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise RuleValidationError(f"YAML error: {problem}", mark.line + 1 if mark else None)
+    except (ValueError, TypeError, OverflowError) as exc:  # a value YAML cannot build (date 2026-13-45)
+        raise RuleValidationError(f"YAML value error: {exc}", _unconstructible_line(yaml_text))
     if len(documents) != 1:
         raise RuleValidationError(f"expected one Sigma rule, found {len(documents)} YAML documents", 1)
     data = documents[0]
@@ -95,7 +97,8 @@ def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
             condition.parse()
         except sigma_exc.SigmaError as exc:
             raise RuleValidationError(
-                f"condition: {_message(exc)}", locator.line_of_key("detection.condition") or locator.line_of_key("detection")
+                f"condition: {_message(exc)}",
+                locator.line_of_key("detection.condition") or locator.line_of_key("detection"),
             )
     _run_validators(rule, locator)
     if not rule.id:
@@ -116,6 +119,29 @@ def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
     )
     _compile_with_engine(yaml_text, parsed, locator)
     return parsed
+
+
+def _unconstructible_line(text: str) -> int | None:
+    """The line of the first scalar YAML cannot turn into a value (the parser itself had no complaint)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    constructor = yaml.SafeLoader("")
+    stack = [root]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.ScalarNode):
+            try:
+                constructor.construct_object(node, deep=True)
+            except Exception:
+                return node.start_mark.line + 1
+    return None
 
 
 def _parse_correlation(data: dict, locator: _Locator) -> ParsedSigmaRule:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from detections.models import AnalyticState, DetectionRule, DetectionRun
@@ -55,7 +55,8 @@ def run_scheduled_rules(
     started = time.monotonic()
     run = DetectionRun.objects.create(kind=DetectionRun.Kind.SCHEDULED, window_end=now)
     count_scanned(reset=True)
-    evaluated, errors, matches, window_starts = [], [], 0, []
+    evaluated, failed, errors, window_starts = [], [], [], []
+    matches = 0
     for rule in rules:
         try:
             with transaction.atomic():
@@ -65,16 +66,20 @@ def run_scheduled_rules(
                 window = window_for(rule, state.evaluated_until, now)
                 if window is None or window[0] >= window[1]:
                     continue
-                specs = evaluate(rule, window[0], window[1])
-                matches += record_matches(rule=rule, matches=specs, run=run)
+                new = record_matches(rule=rule, matches=evaluate(rule, window[0], window[1]), run=run)
                 state.evaluated_until = window[1]
                 state.save(update_fields=["evaluated_until", "updated_at"])
-            evaluated.append(rule)
-            window_starts.append(window[0])
+        except OperationalError:
+            raise  # the database is unavailable, not the rule: the task retries the whole tick
         except Exception as exc:  # one broken rule must not stop the others; the run says which
             logger.exception("scheduled rule %s failed", rule.pk)
             errors.append({"rule_id": rule.pk, "rule_title": rule.title, "error": f"{type(exc).__name__}: {exc}"})
-    run.rules.set(evaluated + [r for r in rules if any(e["rule_id"] == r.pk for e in errors)])
+            failed.append(rule)
+        else:
+            matches += new
+            evaluated.append(rule)
+            window_starts.append(window[0])
+    run.rules.set(evaluated + failed)
     run.window_start = min(window_starts) if window_starts else None
     run.events_scanned = count_scanned(reset=True)
     run.matches = matches

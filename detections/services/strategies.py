@@ -193,7 +193,11 @@ def _replace_children(strategy: Strategy, parsed: ParsedStrategy, user) -> None:
             )
         )
     for order, extra in enumerate(parsed.extra_sections):
-        save(ExtraSection(strategy=strategy, order=order, heading=_cut(extra.heading, ExtraSection, "heading"), body=extra.body))
+        save(
+            ExtraSection(
+                strategy=strategy, order=order, heading=_cut(extra.heading, ExtraSection, "heading"), body=extra.body
+            )
+        )
 
 
 def strategy_document(strategy: Strategy) -> dict:

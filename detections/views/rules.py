@@ -34,9 +34,13 @@ def rule_detail(request, pk, retro_form=None):
     rule = get_object_or_404(DetectionRule.objects.prefetch_related("strategies"), pk=pk)
     context = {
         "rule": rule,
-        "matches": rule.matches.select_related("alert_evidence__alert", "suppression_hit").order_by("-time", "-id")[:RECENT_MATCHES],
+        "matches": rule.matches.select_related("alert_evidence__alert", "suppression_hit").order_by("-time", "-id")[
+            :RECENT_MATCHES
+        ],
         "match_count": rule.matches.count(),
-        "runs": rule.runs.order_by("-started_at")[:RECENT_RUNS],
+        "runs": rule.runs.select_related("batch__source")
+        .prefetch_related("rules")
+        .order_by("-started_at")[:RECENT_RUNS],
         "can_hunt": request.user.has_perm("detections.change_detectionrule"),
         "retro_form": retro_form or RetroHuntForm(),
     }

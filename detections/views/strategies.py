@@ -48,4 +48,3 @@ def strategy_detail(request, slug):
 
 def coverage_matrix_view(request):
     return render(request, "detections/coverage.html", {"columns": coverage_matrix()})
-

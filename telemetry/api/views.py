@@ -64,7 +64,7 @@ class IngestView(APIView):
             "`Content-Encoding: gzip` or a gzip body is accepted. Valid records are stored, malformed ones are "
             "reported with their line numbers; redelivered records count as duplicates."
         ),
-        request={content_type: OpenApiTypes.BINARY for content_type in sorted(ACCEPTED_CONTENT_TYPES)},
+        request=dict.fromkeys(sorted(ACCEPTED_CONTENT_TYPES), OpenApiTypes.BINARY),
         responses={
             200: OpenApiResponse(IngestReportSerializer, description="Read; no new event stored."),
             201: OpenApiResponse(IngestReportSerializer, description="Read; new events stored."),
@@ -82,9 +82,11 @@ class IngestView(APIView):
         source_obj = get_object_or_404(Source, name=source)
         token = _bearer_token(request)
         if token is None:
-            return _error(401, "Send the source's ingest token as 'Authorization: Bearer <token>'.", **{
-                "WWW-Authenticate": 'Bearer realm="ingest"'
-            })
+            return _error(
+                401,
+                "Send the source's ingest token as 'Authorization: Bearer <token>'.",
+                **{"WWW-Authenticate": 'Bearer realm="ingest"'},
+            )
         if not hmac.compare_digest(token.encode(), source_obj.ingest_token.encode()):
             return _error(403, "The token is not this source's ingest token.")
         if not source_obj.enabled:

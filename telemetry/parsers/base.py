@@ -192,21 +192,35 @@ def to_str(value: Any) -> str | None:
     return text[: schema.MAX_STR_LEN]
 
 
+# Values outside these ranges are not what the field means (a port of 70000, an ICMP
+# type of -1): the field is left unset and the raw record keeps what was sent.
+_INT_RANGES = {
+    "src_port": (0, 65535),
+    "dst_port": (0, 65535),
+    "icmp_type": (0, 255),
+    "icmp_code": (0, 255),
+}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def build_event(*, time: Any, kind: str, raw: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """A canonical event: `time` parsed, values coerced to the schema's types, unset fields left out."""
     if kind not in schema.KINDS:
         raise ValueError(f"unknown kind {kind!r}")
-    event: dict[str, Any] = {
-        "time": time if isinstance(time, datetime) and time.tzinfo else parse_time(time),
-        "kind": kind,
-    }
-    if event["time"].utcoffset():
-        event["time"] = event["time"].astimezone(UTC)
+    if isinstance(time, datetime):
+        # A naive datetime is UTC, as every producer here writes naive times in UTC.
+        moment = time.replace(tzinfo=UTC) if time.tzinfo is None else time.astimezone(UTC)
+    else:
+        moment = parse_time(time)
+    event: dict[str, Any] = {"time": moment, "kind": kind}
     for name, value in fields.items():
         if name not in schema.CANONICAL_FIELDS or name in ("time", "kind", "raw"):
             raise ValueError(f"not a canonical field: {name}")
         if name in schema.INT_FIELDS:
             coerced = to_int(value)
+            low, high = _INT_RANGES.get(name, _INT64)
+            if coerced is not None and not low <= coerced <= high:
+                coerced = None
         elif name in schema.FLOAT_FIELDS:
             coerced = to_float(value)
         elif name in schema.BOOL_FIELDS:
@@ -282,16 +296,19 @@ class _RawReader(io.RawIOBase):
 
     def __init__(self, fileobj) -> None:
         self._file = fileobj
+        self._left = b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        chunk = self._file.read(len(buffer))
-        if isinstance(chunk, str):
+        chunk = self._left or self._file.read(len(buffer))
+        if isinstance(chunk, str):  # a text stream without .buffer
             chunk = chunk.encode("utf-8")
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
+        size = min(len(buffer), len(chunk))
+        buffer[:size] = chunk[:size]
+        self._left = chunk[size:]
+        return size
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,9 +383,10 @@ def iter_json_values(lines: Iterable[Line]) -> Iterator[JsonValue | RecordError]
             else:
                 yield RecordError(line.number, line.error or "unreadable line")
             continue
-        if pending and pending[0].lstrip().startswith("{") and line.text.startswith("{"):
-            # A new object at column 0 while an object is open: pretty-printers indent
-            # nested content, so the open one was a truncated record.
+        if pending and pending[0].lstrip().startswith("{") and line.text.startswith('{"'):
+            # A record starting at column 0 while an object is open: pretty-printers put
+            # "{" alone on its line (and indent nested content), so the open one was a
+            # truncated record.
             yield RecordError(pending_start, "invalid JSON: record not closed before the next one")
             pending, scanner = [], _DepthScanner()
         if not pending and not oversized:
@@ -460,13 +478,22 @@ def _decode_document(document: str, start_line: int) -> Iterator[JsonValue | Rec
     """Decode a multi-line document; elements of a top-level array keep their own line numbers."""
     pos = _WS.match(document, 0).end()
     has_nul = "\\u0000" in document
+    counted_to, line = 0, start_line
+
+    def line_at(position: int) -> int:
+        # Counted incrementally: recounting from 0 per element is quadratic on big arrays.
+        nonlocal counted_to, line
+        line += document.count("\n", counted_to, position)
+        counted_to = position
+        return line
+
     try:
         if document.startswith("[", pos):
             pos = _WS.match(document, pos + 1).end()
             if document.startswith("]", pos):
                 return
             while True:
-                item_line = start_line + document.count("\n", 0, pos)
+                item_line = line_at(pos)
                 item, pos = _DECODER.raw_decode(document, pos)
                 yield _checked(item, item_line, has_nul)
                 pos = _WS.match(document, pos).end()
@@ -477,14 +504,14 @@ def _decode_document(document: str, start_line: int) -> Iterator[JsonValue | Rec
                     return
                 raise json.JSONDecodeError("Expecting ',' delimiter", document, pos)
         while pos < len(document):
-            item_line = start_line + document.count("\n", 0, pos)
+            item_line = line_at(pos)
             item, pos = _DECODER.raw_decode(document, pos)
             yield _checked(item, item_line, has_nul)
             pos = _WS.match(document, pos).end()
     except RecursionError:
         yield RecordError(start_line, f"JSON nested deeper than {MAX_NESTING} levels")
     except json.JSONDecodeError as exc:
-        yield RecordError(start_line + document.count("\n", 0, exc.pos), f"invalid JSON: {_json_error(exc)}")
+        yield RecordError(line_at(max(exc.pos, counted_to)), f"invalid JSON: {_json_error(exc)}")
     except ValueError as exc:  # NaN/Infinity
         yield RecordError(start_line, f"invalid JSON: {exc}")
 

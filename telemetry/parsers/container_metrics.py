@@ -168,6 +168,7 @@ class ContainerMetricsParser(Parser):
                     "labels": labels,
                     "timestamp_ms": timestamp_ms,
                     "values": {},
+                    "now": scrape_time,
                 },
             )
             values = sample["values"]
@@ -180,7 +181,6 @@ class ContainerMetricsParser(Parser):
             else:
                 values[MEMORY_FAMILY] = value
         for sample in pending.values():
-            sample["now"] = scrape_time
             yield from self._finish(sample)
 
     def _finish(self, sample: dict[str, Any]) -> Iterator[ParsedRecord | RecordError]:
@@ -196,11 +196,7 @@ class ContainerMetricsParser(Parser):
         timestamp_ms = sample["timestamp_ms"]
         # Without a sample timestamp the scrape time is the parse time; no rate is
         # computed then, since two parses of old text would give a made-up interval.
-        time = (
-            epoch_to_datetime(timestamp_ms / 1000)
-            if timestamp_ms is not None
-            else sample.get("now") or datetime.now(tz=UTC)
-        )
+        time = epoch_to_datetime(timestamp_ms / 1000) if timestamp_ms is not None else sample["now"]
         cpu_cores = None
         container_key = identity["cgroup"] or identity["container_id"] or ""
         if CPU_FAMILY in values and timestamp_ms is not None:
@@ -215,6 +211,7 @@ class ContainerMetricsParser(Parser):
         raw = {
             "labels": sample["labels"],
             "timestamp_ms": timestamp_ms,
+            "time": time.isoformat(),  # the scrape time when the sample had none
             "metrics": {k: v for k, v in values.items() if k in _FAMILIES},
         }
         if "per_cpu" in values:

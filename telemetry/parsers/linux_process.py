@@ -189,6 +189,10 @@ class LinuxProcessParser(Parser):
                 continue
             if not line.text.strip():
                 continue
+            if line.text.startswith("----"):
+                # ausearch's separator between complete events.
+                yield from self._emit(groups.flush_all())
+                continue
             try:
                 record = parse_audit_line(line.text)
             except RecordRejected as exc:

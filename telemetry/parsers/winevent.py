@@ -273,8 +273,13 @@ def win_event_to_canonical(
             raise RecordRejected("missing required field EventID")
     else:
         event_id = event.event_id
-        source = "sysmon" if event.is_sysmon else "security" if event.is_security else "unknown"
-        if source == "unknown":
+        if event.is_sysmon:
+            source = "sysmon"
+        elif event.is_security:
+            source = "security"
+        elif event.channel or event.provider:
+            source = "other"  # System/1 is a time change, not a process start
+        else:
             # Flattened JSON without channel or provider: the id's own fields decide.
             source = "security" if "NewProcessName" in data or "SubjectUserName" in data else "sysmon"
     time_value = first(_dash(data.get("UtcTime")), event.system.get("TimeCreated"), raw.get("@timestamp"))

@@ -70,7 +70,10 @@ def test_seed_000_lists_keep_their_intro_prose():
     parsed = seed("000")
     assert parsed.blind_spots_intro == "Known limitations include:"
     assert len(parsed.blind_spots) == 3
-    assert parsed.blind_spots[2] == "Limited visibility into encrypted inter-container communication without decryption capabilities."
+    assert (
+        parsed.blind_spots[2]
+        == "Limited visibility into encrypted inter-container communication without decryption capabilities."
+    )
     assert parsed.false_positives_intro.startswith("Potential benign activities")
     assert parsed.false_positives == [
         "Legitimate use of ICMP or Netcat for debugging purposes.",
@@ -122,7 +125,11 @@ def test_seed_001_categorization_with_nested_reference_link():
     assert techniques(parsed) == [("T1059.008", "Network Device CLI")]
     assert parsed.tactics == ["Execution"]
     assert parsed.platforms == ["Network"]
-    assert parsed.data_sources == ["Container Orchestrator Logs", "Network Traffic Analysis", "File Integrity Monitoring (FIM)"]
+    assert parsed.data_sources == [
+        "Container Orchestrator Logs",
+        "Network Traffic Analysis",
+        "File Integrity Monitoring (FIM)",
+    ]
 
 
 def test_seed_001_step_by_step_validation_is_one_scenario_whose_steps_keep_sub_bullets():
@@ -331,7 +338,10 @@ def test_palantir_layout_platforms_section_fills_platforms_and_unknown_sections_
 def test_palantir_layout_hash_lines_inside_code_are_not_headings():
     parsed = parse_ads((FIXTURES / "palantir_layout.md").read_text())
     assert "### The kubelet API" in parsed.technical_context
-    assert "# list the pods on this node\ncurl -sk https://10.0.0.12:10250/pods\n## not a heading" in parsed.technical_context
+    assert (
+        "# list the pods on this node\ncurl -sk https://10.0.0.12:10250/pods\n## not a heading"
+        in parsed.technical_context
+    )
     assert [s.heading for s in parsed.extra_sections] == ["Environments", "Tooling"]
 
 
@@ -390,7 +400,10 @@ def test_palantir_flat_layout_validation_command_is_one_step():
     [
         ("T1095 - Non-Application Layer Protocol", [("T1095", "Non-Application Layer Protocol")]),
         ("T1059.001: PowerShell", [("T1059.001", "PowerShell")]),
-        ("T1095 - Non-Application Layer Protocol; T1105 - Ingress Tool Transfer", [("T1095", "Non-Application Layer Protocol"), ("T1105", "Ingress Tool Transfer")]),
+        (
+            "T1095 - Non-Application Layer Protocol; T1105 - Ingress Tool Transfer",
+            [("T1095", "Non-Application Layer Protocol"), ("T1105", "Ingress Tool Transfer")],
+        ),
         ("[DNS](https://attack.mitre.org/techniques/T1071/004/)", [("T1071.004", "DNS")]),
         ("Non-Application Layer Protocol (T1095)", [("T1095", "Non-Application Layer Protocol")]),
         ("t1105", [("T1105", "")]),
@@ -416,6 +429,21 @@ def test_technique_id_that_is_not_an_id_raises_with_its_line():
         parse_ads(MINIMAL.format(mapping="T10X9 - Made Up"))
     assert error.value.line == 7
     assert "T10X9" in error.value.message
+
+
+def test_attack_link_with_a_broken_technique_id_raises_but_other_attack_links_do_not():
+    broken = MINIMAL.format(mapping="T1095") + "\n[Reference](https://attack.mitre.org/techniques/T10X9/)\n"
+    with pytest.raises(AdsParseError) as error:
+        parse_ads(broken)
+    assert error.value.line == 11
+    index_link = (
+        MINIMAL.format(mapping="T1095") + "\n[All techniques](https://attack.mitre.org/techniques/enterprise/)\n"
+    )
+    parsed = parse_ads(index_link)
+    assert techniques(parsed) == [("T1095", "")]
+    assert (11, "Categorization line names no ATT&CK technique or tactic") in [
+        (w.line, w.message) for w in parsed.warnings
+    ]
 
 
 def test_duplicated_section_heading_raises_at_the_second_heading():
@@ -492,7 +520,13 @@ def test_library_document_is_complete_and_clean(slug):
     assert parsed.metadata == {"slug": slug, "status": "production"}
     assert {t.attack_id for t in parsed.techniques} == LIBRARY_MAPPINGS[slug]
     assert all(t.name for t in parsed.techniques)
-    for text in (parsed.title, parsed.goal, parsed.strategy_abstract, parsed.technical_context, parsed.priority_justification):
+    for text in (
+        parsed.title,
+        parsed.goal,
+        parsed.strategy_abstract,
+        parsed.technical_context,
+        parsed.priority_justification,
+    ):
         assert len(text) > 40 or text == parsed.title
     assert parsed.tactics and parsed.platforms and parsed.data_sources
     assert len(parsed.blind_spots) >= 3 and len(parsed.false_positives) >= 3

@@ -60,13 +60,21 @@ def test_every_k8s_audit_sample_is_stored_with_its_canonical_fields(k8s, shared_
     assert exec_event.kind == "k8s_audit"
     assert (exec_event.k8s_verb, exec_event.k8s_resource) == ("create", "pods")
     assert exec_event.pod == exec_event.k8s_object_name == "nginx-deployment-7998647bdf-phvq7"
-    assert (exec_event.namespace, exec_event.k8s_user, exec_event.src_ip) == ("default", "minikube-user", "192.168.99.1")
+    assert (exec_event.namespace, exec_event.k8s_user, exec_event.src_ip) == (
+        "default",
+        "minikube-user",
+        "192.168.99.1",
+    )
     assert exec_event.time.isoformat() == "2018-10-26T13:38:34.902914+00:00"
     assert exec_event.raw["auditID"] == "ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6"
 
     privileged_pod = Event.objects.get(pod="nginx-deployment-5cdcc99dbf-rgw6z")  # create_nginx_pod_privileged
     assert (privileged_pod.k8s_verb, privileged_pod.k8s_resource) == ("create", "pods")
-    assert (privileged_pod.privileged, privileged_pod.host_network, privileged_pod.container_image) == (True, False, "nginx")
+    assert (privileged_pod.privileged, privileged_pod.host_network, privileged_pod.container_image) == (
+        True,
+        False,
+        "nginx",
+    )
     host_network_pod = Event.objects.get(pod="nginx-deployment-754c877bcd-zh5qx")  # create_nginx_pod_hostnetwork
     assert (host_network_pod.privileged, host_network_pod.host_network) == (False, True)
     # A pod is privileged when any of its containers is (the 2nd-container scenarios).
@@ -93,13 +101,23 @@ def test_every_zeek_sample_is_stored_plain_and_gzip(zeek, make_source, shared_da
 
     tsv_row = Event.objects.get(source=zeek, raw__uid="CWdTxP30ZmdMFW07T8")  # proxy_rolling, with _node_name
     assert (tsv_row.kind, tsv_row.protocol) == ("network", "udp")
-    assert (tsv_row.src_ip, tsv_row.src_port, tsv_row.dst_ip, tsv_row.dst_port) == ("10.0.0.11", 55317, "239.255.255.250", 1900)
+    assert (tsv_row.src_ip, tsv_row.src_port, tsv_row.dst_ip, tsv_row.dst_port) == (
+        "10.0.0.11",
+        55317,
+        "239.255.255.250",
+        1900,
+    )
     assert (tsv_row.bytes_out, tsv_row.bytes_in, tsv_row.packets_out, tsv_row.packets_in) == (700, 0, 4, 0)
     assert tsv_row.time.timestamp() == pytest.approx(1714420737.556099)
 
     # The same connection is in open_conns as TSV; the JSON writer's record has "_path".
     json_row = Event.objects.get(source=zeek, raw__uid="CxHo3m4N8uGxrMlcl2", raw__has_key="_path")
-    assert (json_row.protocol, json_row.src_ip, json_row.dst_ip, json_row.dst_port) == ("tcp", "10.55.100.100", "205.204.101.182", 80)
+    assert (json_row.protocol, json_row.src_ip, json_row.dst_ip, json_row.dst_port) == (
+        "tcp",
+        "10.55.100.100",
+        "205.204.101.182",
+        80,
+    )
     assert (json_row.bytes_out, json_row.bytes_in, json_row.direction) == (719, 336, "outbound")
 
     icmp_echo = Event.objects.filter(source=zeek, protocol="icmp", icmp_type=8).first()
@@ -211,7 +229,9 @@ def test_disabled_source_is_403_with_the_reason(k8s):
     assert "disabled" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("content_type", ["text/html", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "content_type", ["text/html", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"]
+)
 def test_unaccepted_content_types_are_415(k8s, content_type):
     response = post(k8s, b"{}", content_type=content_type)
     assert response.status_code == 415

@@ -34,7 +34,11 @@ def test_every_k8s_audit_sample_is_ingested_with_a_report_per_file(make_source, 
     assert IngestBatch.objects.filter(channel=IngestBatch.Channel.CLI).count() == len(files)
 
     exec_event = Event.objects.get(k8s_subresource="exec")
-    assert (exec_event.k8s_verb, exec_event.pod, exec_event.k8s_user) == ("create", "nginx-deployment-7998647bdf-phvq7", "minikube-user")
+    assert (exec_event.k8s_verb, exec_event.pod, exec_event.k8s_user) == (
+        "create",
+        "nginx-deployment-7998647bdf-phvq7",
+        "minikube-user",
+    )
     assert Event.objects.get(pod="nginx-deployment-5cdcc99dbf-rgw6z").privileged is True
     assert Event.objects.get(pod="nginx-deployment-754c877bcd-zh5qx").host_network is True
 
@@ -52,7 +56,12 @@ def test_every_zeek_sample_is_ingested_plain_and_gz(make_source, shared_data):
         assert not any(b.rejected for b in batches)
     assert Event.objects.filter(source=conn, protocol="icmp", icmp_type=8).exists()
     tsv_row = Event.objects.get(source=conn, raw__uid="CWdTxP30ZmdMFW07T8")
-    assert (tsv_row.host, tsv_row.dst_ip, tsv_row.dst_port, tsv_row.protocol) == ("worker-eth0-1", "239.255.255.250", 1900, "udp")
+    assert (tsv_row.host, tsv_row.dst_ip, tsv_row.dst_port, tsv_row.protocol) == (
+        "worker-eth0-1",
+        "239.255.255.250",
+        1900,
+        "udp",
+    )
 
 
 def test_reingesting_a_file_reports_every_record_as_duplicate(make_source, shared_data):
@@ -61,7 +70,10 @@ def test_reingesting_a_file_reports_every_record_as_duplicate(make_source, share
     ingest("--source", "sensor-conn", path)
     stored = Event.objects.count()
     output = ingest("--source", "sensor-conn", path)
-    assert f": 0 accepted, {record_count(shared_data / 'zeek-rita' / 'proxy' / 'conn.log')} duplicates, 0 rejected" in output
+    assert (
+        f": 0 accepted, {record_count(shared_data / 'zeek-rita' / 'proxy' / 'conn.log')} duplicates, 0 rejected"
+        in output
+    )
     assert Event.objects.count() == stored
 
 
@@ -104,9 +116,7 @@ def test_progress_bar_goes_to_stderr_for_large_files(make_source, shared_data, c
 
 def test_register_source_prints_the_ingest_token(db):
     out = io.StringIO()
-    call_command(
-        "register_source", "edge-zeek", "--format", "zeek_conn", "--cadence", "300", stdout=out
-    )
+    call_command("register_source", "edge-zeek", "--format", "zeek_conn", "--cadence", "300", stdout=out)
     source = Source.objects.get(name="edge-zeek")
     assert source.expected_cadence_seconds == 300
     assert f"Ingest token: {source.ingest_token}" in out.getvalue()

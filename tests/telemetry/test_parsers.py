@@ -113,6 +113,12 @@ def test_every_format_of_the_source_model_has_a_parser():
         get_parser("syslog")
 
 
+def test_schema_doc_lists_every_canonical_field():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "schema.md").read_text()
+    missing = [name for name in schema.CANONICAL_FIELDS if f"| `{name}` |" not in doc]
+    assert missing == []
+
+
 # --------------------------------------------------------------------------- Kubernetes audit
 
 K8S = "k8s-audit-falco/trace_files"
@@ -486,6 +492,13 @@ def test_auditd_complete_events_from_go_libaudit(shared_data):
     assert ifconfig["process_command_line"] == "ifconfig ens4 -promisc"  # hex PROCTITLE, NULs as spaces
 
 
+def test_ausearch_separators_close_events(shared_data):
+    text = (shared_data / "auditd/otrf_sh_arp_cache_2020-11-10074812.log").read_text().splitlines()
+    body = "\n".join(["----", *text[:6], "----", *text[6:]]).encode()
+    records, errors = parse("linux_process", body)
+    assert errors == [] and [r.line for r in records] == [2, 9]
+
+
 def test_auditd_json_shapes_laurel_auditbeat_and_single_records():
     laurel = {
         "ID": "1604994496.155:92733",
@@ -570,6 +583,47 @@ def test_windows_event_xml_one_event_per_line(shared_data):
     assert first["raw"]["System"]["Provider"] == "Microsoft-Windows-Sysmon"
     file_create = records[1].event
     assert (file_create["kind"], file_create["action"]) == ("other", "11")
+
+
+def test_windows_events_wrapped_in_events_with_declaration_and_non_process_channels():
+    body = b"""<?xml version="1.0" encoding="utf-8"?>
+<Events>
+  <Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">
+    <System>
+      <Provider Name="Microsoft-Windows-Kernel-General"/>
+      <EventID>1</EventID>
+      <TimeCreated SystemTime="2025-01-01T00:00:00.000000000Z"/>
+      <Channel>System</Channel>
+      <Computer>dc-1</Computer>
+    </System>
+    <EventData><Data Name="NewTime">2025-01-01T00:00:00Z</Data></EventData>
+  </Event>
+  <Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">
+    <System>
+      <Provider Name="Microsoft-Windows-Security-Auditing"/>
+      <EventID>4688</EventID>
+      <TimeCreated SystemTime="2025-01-01T00:00:05.000000000Z"/>
+      <Channel>Security</Channel>
+      <Computer>dc-1</Computer>
+    </System>
+    <EventData>
+      <Data Name="SubjectUserName">alice</Data>
+      <Data Name="NewProcessId">0x1f4</Data>
+      <Data Name="NewProcessName">C:\\Windows\\System32\\cmd.exe</Data>
+      <Data Name="CommandLine">cmd.exe /c whoami</Data>
+      <Data Name="ParentProcessName">C:\\Windows\\explorer.exe</Data>
+    </EventData>
+  </Event>
+</Events>
+"""
+    records, errors = parse("windows_process", body)
+    assert errors == []
+    assert [r.line for r in records] == [3, 13]
+    time_change, created = (r.event for r in records)
+    assert (time_change["kind"], time_change["action"]) == ("other", "1")  # System/1 is not Sysmon
+    assert (created["kind"], created["process_pid"], created["process_user"]) == ("process", 500, "alice")
+    assert created["process_image"] == "C:\\Windows\\System32\\cmd.exe"
+    assert created["time"] == datetime(2025, 1, 1, 0, 0, 5, tzinfo=UTC)
 
 
 def test_xml_with_doctype_or_entities_is_refused():
@@ -731,6 +785,13 @@ def test_over_long_lines_and_deep_nesting_are_rejected_without_stopping():
         (2, "JSON nested deeper than 64 levels"),
     ]
     assert [r.line for r in records] == [3]
+
+
+def test_values_outside_a_fields_range_are_left_unset():
+    row = {"ts": 1735689600, "id.orig_p": 70000, "id.resp_p": -1, "proto": "tcp", "orig_bytes": "12"}
+    event = only("zeek_conn", ndjson(row))
+    assert "src_port" not in event and "dst_port" not in event
+    assert event["bytes_out"] == 12 and event["raw"]["id.orig_p"] == 70000
 
 
 def test_nan_and_nul_never_reach_storage():

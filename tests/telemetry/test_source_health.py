@@ -85,7 +85,10 @@ def test_rotating_the_token_retires_the_old_one(make_source, client):
     new = rotate_ingest_token(source=source)
     assert new != old and Source.objects.get(pk=source.pk).ingest_token == new
     response = client.post(
-        f"/api/v1/ingest/{source.name}/", data=b"{}", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {old}"
+        f"/api/v1/ingest/{source.name}/",
+        data=b"{}",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {old}",
     )
     assert response.status_code == 403
 

@@ -38,9 +38,7 @@ def test_analyst_uploads_a_file_and_sees_the_report_with_line_numbers(client, an
 def test_htmx_upload_answers_with_the_report_partial(client, analyst, k8s, shared_data):
     client.force_login(analyst)
     body = gzip.compress((shared_data / "zeek-rita" / "proxy" / "conn.log").read_bytes())
-    response = client.post(
-        upload_url(k8s), {"file": SimpleUploadedFile("conn.log.gz", body)}, HTTP_HX_REQUEST="true"
-    )
+    response = client.post(upload_url(k8s), {"file": SimpleUploadedFile("conn.log.gz", body)}, HTTP_HX_REQUEST="true")
     page = response.content.decode()
     assert page.startswith('<div id="ingest-report">') and "<html" not in page
 

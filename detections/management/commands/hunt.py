@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from detections.pipelines import ALL_FORMATS
 from detections.services.hunting import (
     hunt_sigma_events,
     hunt_source_events,
@@ -19,7 +20,6 @@ from detections.services.hunting import (
     read_sigma_events,
     rule_files,
 )
-from detections.pipelines import ALL_FORMATS
 
 
 class Command(BaseCommand):

@@ -13,9 +13,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="Indicator list name (created if new).")
         parser.add_argument("file", help="CSV (type,value,description or one value a line) or STIX JSON bundle.")
-        parser.add_argument(
-            "--format", choices=["csv", "stix"], help="Default: stix for .json files, csv otherwise."
-        )
+        parser.add_argument("--format", choices=["csv", "stix"], help="Default: stix for .json files, csv otherwise.")
 
     def handle(self, *args, **options):
         path = Path(options["file"])

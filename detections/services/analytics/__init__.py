@@ -57,7 +57,7 @@ ANALYTICS: dict[str, Callable[[Any, datetime, datetime], list[MatchSpec]]] = {
     analytic_type: _bind(module) for analytic_type, module in _MODULES.items()
 }
 
-from .runs import evaluate_analytic, run_due_analytics  # noqa: E402
+from .runs import evaluate_analytic, run_analytics_window, run_due_analytics  # noqa: E402
 
 __all__ = [
     "ANALYTICS",
@@ -65,6 +65,7 @@ __all__ = [
     "MatchSpec",
     "evaluate_analytic",
     "parameter_defaults",
+    "run_analytics_window",
     "run_due_analytics",
     "validate_parameters",
 ]

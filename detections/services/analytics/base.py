@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable, Iterable
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +26,6 @@ import polars as pl
 from django.db.models import Q
 
 from detections.services.detection import MatchSpec, record_matches
-
 from telemetry.models import Event
 
 __all__ = [
@@ -61,7 +63,7 @@ class Parameter:
 
     def validate(self, name: str, value: Any) -> Any:
         if self.kind is float:
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise ValueError(f"parameter {name!r} must be a number, not {value!r}")
             value = float(value)
         elif self.kind is int:
@@ -75,9 +77,8 @@ class Parameter:
             if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"parameter {name!r} must be a list of strings, not {value!r}")
             value = list(value)
-        elif self.kind is str:
-            if not isinstance(value, str):
-                raise ValueError(f"parameter {name!r} must be text, not {value!r}")
+        elif self.kind is str and not isinstance(value, str):
+            raise ValueError(f"parameter {name!r} must be text, not {value!r}")
         if self.minimum is not None and value < self.minimum:
             raise ValueError(f"parameter {name!r} must be at least {self.minimum}, not {value!r}")
         if self.maximum is not None and value > self.maximum:
@@ -126,11 +127,34 @@ def check_cidrs(values: list[str]) -> None:
 _scanned: ContextVar[int] = ContextVar("analytics_events_scanned", default=0)
 
 
+def note_scanned(rows: int) -> None:
+    """Count rows an evaluation read (events, or base matches for correlations)."""
+    _scanned.set(_scanned.get() + rows)
+
+
 def count_scanned(reset: bool = False) -> int:
     value = _scanned.get()
     if reset:
         _scanned.set(0)
     return value
+
+
+# Validation replays evaluate analytics over the replay's own sources only (see `only_sources`).
+_source_scope: ContextVar[tuple[int, ...] | None] = ContextVar("analytics_source_scope", default=None)
+
+
+@contextmanager
+def only_sources(source_ids):
+    """Restrict analytics and correlations to events of these sources (validation's isolated replay)."""
+    token = _source_scope.set(tuple(source_ids))
+    try:
+        yield
+    finally:
+        _source_scope.reset(token)
+
+
+def source_scope() -> tuple[int, ...] | None:
+    return _source_scope.get()
 
 
 def load_events(
@@ -148,10 +172,12 @@ def load_events(
     names = ["id", "time", *columns]
     schema: dict[str, Any] = {"id": pl.Int64, "time": pl.Datetime("us", "UTC"), **columns}
     queryset = Event.objects.filter(time__gte=start, time__lt=end)
+    if _source_scope.get() is not None:
+        queryset = queryset.filter(source_id__in=_source_scope.get())
     if where is not None:
         queryset = queryset.filter(where)
     rows = list(queryset.order_by().values_list(*names))
-    _scanned.set(_scanned.get() + len(rows))
+    note_scanned(len(rows))
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -173,22 +199,76 @@ def match_key(prefix: str, *parts: object) -> str:
     return f"{prefix}:h:{digest}"
 
 
-def classify_ips(values: Iterable[str], networks: list) -> dict[str, bool]:
-    """{ip text: inside one of `networks`} for the DISTINCT values given (invalid -> False)."""
-    by_version: dict[int, list] = {4: [], 6: []}
-    for network in networks:
-        by_version[network.version].append(network)
-    inside = {}
-    for value in set(values):
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            inside[value] = False
+_IPV4_RE = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$"
+
+
+def ipv4_ints(values: pl.Series) -> pl.Series:
+    """IPv4 address texts as integers (null for anything else), computed column-wise."""
+    octets = values.cast(pl.String).str.extract_groups(_IPV4_RE).struct.unnest()
+    a, b, c, d = (octets[name].cast(pl.Int64) for name in octets.columns)
+    valid = (a <= 255) & (b <= 255) & (c <= 255) & (d <= 255)
+    return pl.select(pl.when(valid).then(a * 16777216 + b * 65536 + c * 256 + d).otherwise(None)).to_series()
+
+
+def lookup_networks(values: Sequence[str] | pl.Series, networks: Mapping[Any, str]) -> list[str | None]:
+    """For each address text, the label of the most specific of `networks` holding it (or None).
+
+    IPv4 (the bulk of telemetry) is matched column-wise: address integers shifted by
+    each prefix length in use, looked up in that length's set of networks. IPv6 and
+    IPv4-mapped addresses go through the ipaddress module, once per distinct value.
+    An address indicator is simply a /32 (or /128) network.
+    """
+    series = values if isinstance(values, pl.Series) else pl.Series(list(values), dtype=pl.String)
+    found = pl.Series([None] * len(series), dtype=pl.String)
+    by_prefix: dict[int, dict[int, str]] = defaultdict(dict)
+    v6: dict[tuple[int, int], dict] = defaultdict(dict)
+    for network, label in networks.items():
+        if network.version == 4:
+            by_prefix[network.prefixlen][int(network.network_address) >> (32 - network.prefixlen)] = label
+        else:
+            v6[(6, network.prefixlen)][network] = label
+    if by_prefix:
+        ints = ipv4_ints(series)
+        for prefixlen in sorted(by_prefix, reverse=True):  # the most specific network wins
+            table = by_prefix[prefixlen]
+            labels = (ints // (1 << (32 - prefixlen))).replace_strict(
+                old=list(table), new=list(table.values()), default=None, return_dtype=pl.String
+            )
+            found = pl.select(pl.coalesce(found, labels)).to_series()
+    result = found.to_list()
+    texts = series.to_list()
+    cache: dict[str, str | None] = {}
+    for index, text in enumerate(texts):
+        if result[index] is not None or not text or ":" not in text:
             continue
-        if address.version == 6 and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        inside[value] = any(address in network for network in by_version[address.version])
-    return inside
+        if text not in cache:
+            cache[text] = _lookup_ipv6(text, v6, by_prefix)
+        result[index] = cache[text]
+    return result
 
 
+def _lookup_ipv6(text: str, v6: dict, v4_by_prefix: dict) -> str | None:
+    try:
+        address = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        mapped = int(address.ipv4_mapped)
+        for prefixlen in sorted(v4_by_prefix, reverse=True):
+            label = v4_by_prefix[prefixlen].get(mapped >> (32 - prefixlen))
+            if label is not None:
+                return label
+        return None
+    for _, prefixlen in sorted(v6, key=lambda key: -key[1]):
+        network = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False)
+        label = v6[(6, prefixlen)].get(network)
+        if label is not None:
+            return label
+    return None
 
+
+def classify_ips(values: Iterable[str], networks: list) -> dict[str, bool]:
+    """{ip text: inside one of `networks`} for the distinct values given (not an address -> False)."""
+    distinct = pl.Series(list(set(values)), dtype=pl.String)
+    labels = lookup_networks(distinct, dict.fromkeys(networks, "in"))
+    return dict(zip(distinct.to_list(), (label is not None for label in labels), strict=True))

@@ -14,7 +14,6 @@ Not for importing lists (detections.services.indicators).
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -22,7 +21,7 @@ from django.db.models import Q
 
 from detections.models import Indicator, IndicatorList
 
-from .base import MatchSpec, Parameter, load_events, match_key
+from .base import MatchSpec, Parameter, load_events, lookup_networks, match_key
 
 ANALYTIC_TYPE = "indicator_match"
 
@@ -39,49 +38,38 @@ class IndicatorSet:
     """The indicators of some lists, shaped for lookups of distinct values."""
 
     def __init__(self, rows: list[tuple[str, str, str]]):
-        self.ips: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
-        # prefix length -> {network: list name}, so an address is tested once per prefix length in use.
-        self.networks: dict[tuple[int, int], dict] = defaultdict(dict)
+        # network (an address is a /32 or /128) -> its indicator text; text -> (kind, list name)
+        self.networks: dict = {}
+        self.about: dict[str, tuple[str, str]] = {}
         self.domains: dict[str, str] = {}
         for kind, value, list_name in rows:
             try:
-                if kind == Indicator.Kind.IP:
-                    self.ips[ipaddress.ip_address(value)] = list_name
-                elif kind == Indicator.Kind.CIDR:
+                if kind in (Indicator.Kind.IP, Indicator.Kind.CIDR):
                     network = ipaddress.ip_network(value, strict=False)
-                    self.networks[(network.version, network.prefixlen)][network] = list_name
+                    text = str(network.network_address) if kind == Indicator.Kind.IP else str(network)
+                    self.networks[network] = text
+                    self.about[text] = (kind, list_name)
                 elif kind == Indicator.Kind.DOMAIN:
                     self.domains[normalise_domain(value)] = list_name
             except ValueError:
                 continue  # the importer validates; a hand-edited bad row must not stop the analytic
 
-    def match_ip(self, value: str) -> tuple[str, str, str] | None:
-        """(indicator, kind, list) for an address text, or None."""
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            return None
-        if address.version == 6 and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if address in self.ips:
-            return str(address), Indicator.Kind.IP, self.ips[address]
-        for (version, prefixlen), networks in self.networks.items():
-            if version != address.version:
-                continue
-            network = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False)
-            if network in networks:
-                return str(network), Indicator.Kind.CIDR, networks[network]
-        return None
+    def match_ips(self, values: list[str]) -> dict[str, tuple[str, str, str]]:
+        """{address text: (indicator, kind, list)} for the distinct address texts that hit."""
+        hits = {}
+        for value, indicator in zip(values, lookup_networks(values, self.networks), strict=True):
+            if indicator is not None:
+                kind, list_name = self.about[indicator]
+                hits[value] = (indicator, kind, list_name)
+        return hits
 
     def match_domain(self, value: str) -> tuple[str, str, str] | None:
         """(listed domain, kind, list) when `value` is a listed domain or a subdomain of one."""
         labels = normalise_domain(value).split(".")
-        for cut in range(len(labels) - 1):  # evil.example matches, bare "example" (a TLD) does not
+        for cut in range(len(labels) - 1):  # a listed evil.example, never a bare TLD
             suffix = ".".join(labels[cut:])
             if suffix in self.domains:
                 return suffix, Indicator.Kind.DOMAIN, self.domains[suffix]
-        if len(labels) == 1 and labels[0] in self.domains:
-            return labels[0], Indicator.Kind.DOMAIN, self.domains[labels[0]]
         return None
 
 
@@ -119,18 +107,15 @@ def _distinct(column: str, start: datetime, end: datetime) -> list[str]:
 
 def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -> list[MatchSpec]:
     indicators = load_indicators(params["lists"])
-    if not (indicators.ips or indicators.networks or indicators.domains):
+    if not (indicators.networks or indicators.domains):
         return []
     hits: dict[str, tuple[str, str, str]] = {}  # value -> (indicator, kind, list)
-    ip_hits: list[str] = []
-    if indicators.ips or indicators.networks:
-        for value in set(_distinct("src_ip", window_start, window_end)) | set(
+    if indicators.networks:
+        addresses = set(_distinct("src_ip", window_start, window_end)) | set(
             _distinct("dst_ip", window_start, window_end)
-        ):
-            found = indicators.match_ip(value)
-            if found:
-                hits[value] = found
-                ip_hits.append(value)
+        )
+        hits.update(indicators.match_ips(sorted(addresses)))
+    ip_hits = list(hits)
     domain_hits: list[str] = []
     if indicators.domains:
         for value in _distinct("dns_query", window_start, window_end):
@@ -186,9 +171,7 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
             .then(pl.col("dst_ip"))
             .otherwise(pl.col("src_ip")),
             entity=pl.coalesce(container, local_ip.replace("", None), pl.col("host").replace("", None)).fill_null(""),
-            entity_type=pl.when(container.is_not_null())
-            .then(pl.lit("container"))
-            .otherwise(pl.lit("ip")),
+            entity_type=pl.when(container.is_not_null()).then(pl.lit("container")).otherwise(pl.lit("ip")),
             bucket=(pl.col("time").dt.epoch("s") // window) * window,
         )
         .filter(pl.col("value").is_in(hit_values))

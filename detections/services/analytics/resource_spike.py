@@ -48,7 +48,12 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
     start = window_start - timedelta(seconds=2 * baseline)
     metrics = [m for m in METRICS if m in params["metrics"]]
     samples = load_events(
-        {"container_name": pl.String, "container_id": pl.String, "pod": pl.String, **{m: pl.Float64 for m in metrics}},
+        {
+            "container_name": pl.String,
+            "container_id": pl.String,
+            "pod": pl.String,
+            **dict.fromkeys(metrics, pl.Float64),
+        },
         start=start,
         end=window_end,
         where=Q(kind="metric"),
@@ -56,7 +61,9 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
     if samples.is_empty():
         return []
     entity = pl.coalesce(
-        pl.col("container_id").replace("", None), pl.col("container_name").replace("", None), pl.col("pod").replace("", None)
+        pl.col("container_id").replace("", None),
+        pl.col("container_name").replace("", None),
+        pl.col("pod").replace("", None),
     )
     samples = samples.with_columns(entity=entity).filter(pl.col("entity").is_not_null())
     long = pl.concat(
@@ -76,7 +83,11 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
         long.with_columns(
             baseline_mean=pl.col("value").rolling_mean_by("time", period, closed="left").over(series),
             baseline_std=pl.col("value").rolling_std_by("time", period, closed="left").over(series),
-            baseline_n=pl.lit(1).rolling_sum_by("time", period, closed="left").over(series),
+            baseline_n=pl.col("value")
+            .is_not_null()
+            .cast(pl.Int64)
+            .rolling_sum_by("time", period, closed="left")
+            .over(series),
         )
         .with_columns(
             deviation=pl.max_horizontal(

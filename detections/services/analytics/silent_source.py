@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from telemetry.selectors import silent_sources
 
-from .base import MatchSpec, Parameter, bucket_start, match_key
+from .base import MatchSpec, Parameter, bucket_start, match_key, source_scope
 
 ANALYTIC_TYPE = "silent_source"
 
@@ -25,8 +25,11 @@ PARAMETERS = {
 def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -> list[MatchSpec]:
     watched = set(params["sources"])
     matches = []
+    scope = source_scope()
     for source, silent_for in silent_sources(window_end):
         if watched and source.name not in watched:
+            continue
+        if scope is not None and source.pk not in scope:
             continue
         cadence = source.expected_cadence_seconds
         silent_since = window_end - timedelta(seconds=silent_for)

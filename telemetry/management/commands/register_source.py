@@ -15,7 +15,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="Source name (a slug; used in the ingest URL).")
         parser.add_argument("--format", required=True, choices=Source.Format.values)
-        parser.add_argument("--cadence", type=int, default=None, help="Expected seconds between events (silence alert).")
+        parser.add_argument(
+            "--cadence", type=int, default=None, help="Expected seconds between events (silence alert)."
+        )
         parser.add_argument("--field-map", default=None, help='JSON object, e.g. {"time": "ts", "host": "h.name"}.')
         parser.add_argument("--description", default="")
 
