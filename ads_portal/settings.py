@@ -153,8 +153,20 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # Every error body has a `detail` sentence; field errors stay under `errors`.
+    "EXCEPTION_HANDLER": "ads_portal.api.api_exception_handler",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "ADS Portal API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ADS Portal API",
+    "VERSION": "1.0.0",
+    # Several models have a `status`; name each enum after its model instead of StatusXXXEnum.
+    "ENUM_NAME_OVERRIDES": {
+        "StrategyStatusEnum": "detections.models.Strategy.Status",
+        "RuleStatusEnum": "detections.models.DetectionRule.Status",
+        "RunStatusEnum": "detections.models.DetectionRun.Status",
+        "AlertStatusEnum": "triage.models.Alert.Status",
+    },
+}
 
 # Ingestion limits: telemetry is attacker-controlled, so every size is bounded.
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 50 * 1024 * 1024)

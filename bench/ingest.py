@@ -323,16 +323,25 @@ def run_child(database: str, files: dict[str, list], pg_url: str) -> dict:
     from telemetry.services import ingest_stream, register_source
 
     call_command("migrate", verbosity=0, interactive=False)
+    from django.db import connection
+
+    backend_pid = None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend_pid = cursor.fetchone()[0]
     results = {}
     for format_name, (path, count) in files.items():
         source = register_source(name=f"bench-{format_name.replace('_', '-')}", format=format_name)
-        started = time.perf_counter()
+        started, cpu_started, db_cpu_started = time.perf_counter(), time.process_time(), _cpu_seconds(backend_pid)
         with open(path, "rb") as handle:
             report = ingest_stream(source=source, stream=handle, channel=IngestBatch.Channel.CLI, hand_off=False)
         elapsed = time.perf_counter() - started
         results[format_name] = {
             "events": count,
             "seconds": elapsed,
+            "python_cpu_seconds": time.process_time() - cpu_started,
+            "db_cpu_seconds": _cpu_seconds(backend_pid) - db_cpu_started if backend_pid else None,
             "accepted": report.accepted,
             "duplicates": report.duplicates,
             "rejected": report.rejected,
@@ -342,15 +351,31 @@ def run_child(database: str, files: dict[str, list], pg_url: str) -> dict:
     return results
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU time of a local process (the PostgreSQL backend serving us), 0.0 when it cannot be read."""
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def parse_only(files: dict[str, tuple[Path, int]]) -> dict:
     from telemetry.parsers import ParsedRecord, get_parser
 
     results = {}
     for format_name, (path, count) in files.items():
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with open(path, "rb") as handle:
             parsed = sum(1 for item in get_parser(format_name).parse_stream(handle) if isinstance(item, ParsedRecord))
-        results[format_name] = {"events": count, "seconds": time.perf_counter() - started, "parsed": parsed}
+        results[format_name] = {
+            "events": count,
+            "seconds": time.perf_counter() - started,
+            "python_cpu_seconds": time.process_time() - cpu_started,
+            "parsed": parsed,
+        }
     return results
 
 
@@ -375,6 +400,7 @@ def main() -> int:
         print(json.dumps(run_child(args.child, files, args.pg)))
         return 0
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ads-bench-data-") as directory:
         started = time.perf_counter()
         files = generate(Path(directory), args.events)
@@ -399,6 +425,7 @@ def main() -> int:
             runs[database] = json.loads(child.stdout.strip().splitlines()[-1])
 
     names = list(files)
+    print(f"load average before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print()
     print(f"{'events/s':<16}" + "".join(f"{name:>16}" for name in names) + f"{'all':>16}")
     for label, results in runs.items():
@@ -412,6 +439,19 @@ def main() -> int:
         stored = results["_stored"]
         problems = {n: results[n] for n in names if results[n]["rejected"] or results[n]["duplicates"]}
         print(f"{label}: {stored} events stored" + (f"; rejected/duplicates: {problems}" if problems else ""))
+    # CPU per event: wall-clock rates move with whatever else the machine runs; CPU time does not.
+    print()
+    print("CPU per event (us): python process (both threads), database backend; rate if each had its own core")
+    for label, results in runs.items():
+        python_us = 1e6 * sum(results[n]["python_cpu_seconds"] for n in names) / total
+        line = f"  {label:<12} python {python_us:6.1f}"
+        db_seconds = [results[n].get("db_cpu_seconds") for n in names]
+        if all(value is not None for value in db_seconds):
+            db_us = 1e6 * sum(db_seconds) / total
+            line += (
+                f"  database {db_us:6.1f}  -> pipelined on 2 idle cores ~{1e6 / max(python_us, db_us):,.0f} events/s"
+            )
+        print(line)
     target = 20_000
     if "postgresql" in runs:
         pg_rate = total / sum(runs["postgresql"][n]["seconds"] for n in names)

@@ -388,6 +388,7 @@ class _PostgresWriter:
         table = Event._meta.db_table
         columns = ["fingerprint", "time", "kind", "raw", *_OPTIONAL_COLUMNS]
         qn = connection.ops.quote_name
+        self._quoted = {c: qn(c) for c in columns}
         self._cursor = connection.cursor()
         self._cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.STAGE} ON COMMIT DROP AS "  # noqa: S608 - names from the model
@@ -407,14 +408,13 @@ class _PostgresWriter:
             f") SELECT count(*), max(time) FROM inserted"
         )
 
-    @staticmethod
-    def encode(rows: list[_Row]) -> tuple[str, bytes]:
+    def encode(self, rows: list[_Row]) -> tuple[str, bytes]:
+        # Runs in the parsing thread: no `connection` here (it is per thread), names are quoted in advance.
         present: set[str] = set()
         for row in rows:
             present.update(row.fields)
         optional = [c for c in _OPTIONAL_COLUMNS if c in present]
-        qn = connection.ops.quote_name
-        columns = ", ".join(qn(c) for c in ("fingerprint", "time", "kind", "raw", *optional))
+        columns = ", ".join(self._quoted[c] for c in ("fingerprint", "time", "kind", "raw", *optional))
         lines = []
         for row in rows:
             values = row.fields
@@ -512,10 +512,11 @@ class _SqliteWriter(_OrmWriter):
         )
         # NOT NULL text columns take "" where the event has no value.
         self._pairs = tuple((c, "" if c in _STR_LIMITS else None) for c in _OPTIONAL_COLUMNS)
-        self._head = (self.source.pk, self.batch.pk, connection.ops.adapt_datetimefield_value(self.ingested_at))
+        self._adapt_datetime = connection.ops.adapt_datetimefield_value
+        self._head = (self.source.pk, self.batch.pk, self._adapt_datetime(self.ingested_at))
 
     def encode(self, rows: list[_Row]) -> list[_Row]:
-        adapt = connection.ops.adapt_datetimefield_value
+        adapt = self._adapt_datetime  # bound in __init__: `connection` is per thread
         for row in rows:
             fields = row.fields
             row.params = (
@@ -605,6 +606,7 @@ def _rows(source: Source, items: Iterable[ParsedRecord | RecordError], report: I
     """Valid records as rows to store; rejections recorded on the report (capped) as they come."""
     prefix = fingerprint_prefix(source.name)
     last_line, last_raw, ordinal = -1, None, 0
+    seen_line = 0
     iterator = iter(items)
     while True:
         try:
@@ -615,8 +617,9 @@ def _rows(source: Source, items: Iterable[ParsedRecord | RecordError], report: I
             raise
         except Exception as exc:  # a parser bug must not lose what was already read
             logger.exception("parser for %s failed on %s", source.name, source.format)
-            _reject(report, last_line + 1, f"parser failed, rest of delivery not read: {type(exc).__name__}: {exc}")
+            _reject(report, seen_line + 1, f"parser failed, rest of delivery not read: {type(exc).__name__}: {exc}")
             return
+        seen_line = item.line
         if isinstance(item, RecordError):
             _reject(report, item.line, item.reason)
             continue

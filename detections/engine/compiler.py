@@ -23,6 +23,7 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
+from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
@@ -42,6 +43,9 @@ from sigma.types import (
     SigmaTimestampPart,
     SpecialChars,
 )
+
+# Sigma spec: `utf16le` is another name for `wide`; pySigma 2.0.1 only knows `wide`.
+modifier_mapping.setdefault("utf16le", SigmaWideModifier)
 
 # The column keyword (field-less) values are searched in: the event's string values joined by
 # a newline, built per batch only when a keyword rule runs. The diff test builds the SQLite
@@ -87,6 +91,7 @@ class Leaf:
       null      None: the field is absent or null
       exists    bool
       fieldref  (other column, starts_with, ends_with)
+      tspart    (minute|hour|day|week|month|year, number): |minute ... of an ISO-8601 time
     """
 
     column: str
@@ -236,7 +241,7 @@ def _field_value(column: str, value: Any, mapping: dict[str, str]) -> Node:
         }
         return Leaf(column, "cmp", (ops[value.op], value.number.number))
     if isinstance(value, SigmaTimestampPart):
-        raise CompileError(f"timestamp part modifier |{value.timestamp_part.name.lower()} is not supported")
+        return Leaf(column, "tspart", (value.timestamp_part.name.lower(), value.number))
     if isinstance(value, SigmaBool):
         return Leaf(column, "bool", bool(value.boolean))
     if isinstance(value, SigmaNumber):

@@ -5,6 +5,7 @@ Not for: compiling rules (compiler.py) or the public API (ruleset.py).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -30,6 +31,8 @@ def fulltext_expr(columns: dict[str, pl.DataType]) -> pl.Expr:
         return pl.lit(None, dtype=pl.String)
     return pl.concat_str(strings, separator=FULLTEXT_SEPARATOR, ignore_nulls=True)
 
+
+logger = logging.getLogger(__name__)
 
 ROW = "\x00row"
 
@@ -86,14 +89,22 @@ class BatchEvaluator:
         if self.use_prefilter:
             wanted = {i: self.literals[i] for i in exprs if self.literals[i] is not None}
             if wanted:
-                for i in wanted:
-                    rest.pop(i)
                 frame_rows = frame.with_row_index(ROW)
-                candidates = candidate_pairs(frame_rows, wanted, ROW)
-                found.extend(self._run_on_candidates(frame_rows, {i: exprs[i] for i in candidates}, candidates))
+                try:
+                    candidates = candidate_pairs(frame_rows, wanted, ROW)
+                except Exception:  # a speed-up only: evaluate these rules the plain way instead
+                    logger.exception("literal prefilter failed; evaluating without it")
+                else:
+                    for i in wanted:
+                        rest.pop(i)
+                    found.extend(self._run_on_candidates(frame_rows, {i: exprs[i] for i in candidates}, candidates))
         if self.use_distinct and rest:
-            found.extend(self._run_distinct(frame, rest))
-            rest = {}
+            try:
+                distinct_found, rest = self._run_distinct(frame, rest)
+            except Exception:  # a speed-up only
+                logger.exception("distinct-value evaluation failed; evaluating without it")
+            else:
+                found.extend(distinct_found)
         found.extend(self._run_full(frame, rest))
         return found
 
@@ -125,7 +136,11 @@ class BatchEvaluator:
         queries = {i: frame[candidates[i]].lazy().filter(expr).select(ROW) for i, expr in exprs.items()}
         return self._collect(queries, lambda df: df.get_column(ROW))
 
-    def _run_distinct(self, frame: pl.DataFrame, exprs: dict[int, pl.Expr]) -> list[tuple[int, pl.Series]]:
+    def _run_distinct(
+        self, frame: pl.DataFrame, exprs: dict[int, pl.Expr]
+    ) -> tuple[list[tuple[int, pl.Series]], dict[int, pl.Expr]]:
+        """Rules run on distinct column combinations; returns what matched and the rules left
+        for a plain select (too many combinations, list columns, or an error)."""
         groups: dict[frozenset[str], list[int]] = defaultdict(list)
         for i in exprs:
             groups[self.rules[i].columns].append(i)
@@ -154,8 +169,7 @@ class BatchEvaluator:
                 rows = joined.filter(pl.col(f"r{i}")).get_column(ROW).sort()
                 if len(rows):
                     found.append((i, rows))
-        found.extend(self._run_full(frame, leftovers))
-        return found
+        return found, leftovers
 
     def _run_full(self, frame: pl.DataFrame, exprs: dict[int, pl.Expr]) -> list[tuple[int, pl.Series]]:
         if not exprs:

@@ -56,7 +56,7 @@ def _scalar_text(value: Any) -> str:
     return str(value)
 
 
-def _column(values: list[Any]) -> pl.Series | list[Any]:
+def _column(values: list[Any]) -> pl.Series:
     kinds = {type(v) for v in values if v is not None}
     if not kinds:
         return pl.Series(values, dtype=pl.String)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -187,6 +188,11 @@ def _leaf_on(leaf: Leaf, x: pl.Expr, dtype: pl.DataType, *, lowered: pl.Expr | N
         if dtype.is_numeric():
             return x == int(value)
         return _as_string(x, dtype).str.to_lowercase() == ("true" if value else "false")
+    if kind == "tspart":
+        part, number = value
+        if isinstance(dtype, pl.Datetime | pl.Date):
+            return x.dt.strftime(_TIMESTAMP_FORMATS[part]).cast(pl.Int64) == number
+        return _as_string(x, dtype).map_batches(_timestamp_part_matcher(part, number), return_dtype=pl.Boolean)
     if kind == "cidr":
         return _as_string(x, dtype).map_batches(_cidr_matcher(value), return_dtype=pl.Boolean)
     if kind == "fieldref":
@@ -201,6 +207,31 @@ def _leaf_on(leaf: Leaf, x: pl.Expr, dtype: pl.DataType, *, lowered: pl.Expr | N
             return xl.str.ends_with(other)
         return xl == other
     raise TypeError(f"unknown leaf kind {kind}")
+
+
+# As SQLite's strftime (the reference backend's |minute ... conversion): %W counts weeks from
+# the first Monday, 00-53, unlike ISO weeks.
+_TIMESTAMP_FORMATS = {"minute": "%M", "hour": "%H", "day": "%d", "week": "%W", "month": "%m", "year": "%Y"}
+
+
+def _timestamp_part_matcher(part: str, number: int):
+    """A time part of ISO-8601 text (offsets converted to UTC), decided per distinct value."""
+    fmt = _TIMESTAMP_FORMATS[part]
+
+    def matches(values: pl.Series) -> pl.Series:
+        hits = []
+        for text in values.drop_nulls().unique().to_list():
+            try:
+                moment = datetime.fromisoformat(text.strip())
+            except ValueError:
+                continue
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(UTC)
+            if int(moment.strftime(fmt)) == number:
+                hits.append(text)
+        return values.is_in(hits).fill_null(False)
+
+    return matches
 
 
 def _cidr_matcher(network: Any):

@@ -3,8 +3,9 @@
 For a rule tree, `required_literals()` gives a set of (column, lower-cased literal) pairs of
 which at least one must occur in the row (as a substring of the column's lower-cased string
 form) for the rule to match, or None when no such set can be derived (a rule made only of
-|re, |cidr, numbers, `not`, keywords...). Every string leaf implies its longest literal part;
-And keeps the most selective argument's set; Or needs a set for every argument.
+|cidr, numbers, `not`, keywords, regexes without plain runs...). Every string leaf implies
+its longest literal part, a regex the plain runs of its mandatory sequence; And keeps the
+most selective argument's set; Or needs a set for every argument.
 
 `candidate_pairs()` finds, per column, which distinct values contain which literals with one
 Aho-Corasick pass (polars `str.extract_many`) over the column's distinct lower-cased values,
@@ -15,6 +16,7 @@ Not for: deciding a match (the exact expression always does).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 import polars as pl
@@ -29,7 +31,12 @@ MIN_LITERAL_CHARS = 3
 
 def required_literals(node: Node) -> Literals | None:
     if isinstance(node, Leaf):
-        if node.kind not in ("str", "cased") or node.column == FULLTEXT_COLUMN:
+        if node.column == FULLTEXT_COLUMN:
+            return None
+        if node.kind == "regex":
+            found = regex_literals(node.value)
+            return None if found is None else frozenset((node.column, lit) for lit in found)
+        if node.kind not in ("str", "cased"):
             return None
         literals = node.value.literals()
         if not literals:
@@ -56,6 +63,56 @@ def required_literals(node: Node) -> Literals | None:
     if isinstance(node, Not):
         return None
     return None
+
+
+# Under (?i), Unicode case folding lets `k` match KELVIN SIGN and `s` match LONG S, which do not
+# lower-case to ASCII; a case-insensitive regex's literal is cut at those letters.
+_FOLDS_OUTSIDE_ASCII = re.compile("[ks]")
+
+
+def regex_literals(pattern: str) -> frozenset[str] | None:
+    """Lower-cased literals one of which every match contains, read from the regex's parse
+    tree (runs of plain characters in the mandatory top-level sequence; a top-level
+    alternation needs one per branch). None when unsure."""
+    try:
+        from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+        parsed = sre_parse.parse(pattern)
+    except Exception:  # noqa: BLE001 - a pattern Python cannot read: no prefilter, still exact
+        return None
+    ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+    items = list(parsed)
+    if len(items) == 1 and str(items[0][0]) == "BRANCH":
+        branches = items[0][1][1]
+    else:
+        branches = [items]
+    out = set()
+    for branch in branches:
+        best = _longest_run(list(branch), ignore_case)
+        if best is None:
+            return None
+        out.add(best)
+    return frozenset(out)
+
+
+def _longest_run(items, ignore_case: bool) -> str | None:
+    runs, current = [], []
+    for op, av in items:
+        name = str(op)
+        if name == "LITERAL":
+            current.append(chr(av))
+        elif name == "AT":  # anchors are zero-width
+            continue
+        else:
+            runs.append("".join(current))
+            current = []
+    runs.append("".join(current))
+    pieces = []
+    for run in runs:
+        run = run.lower()
+        pieces.extend(_FOLDS_OUTSIDE_ASCII.split(run) if ignore_case else [run])
+    best = max(pieces, key=len, default="")
+    return best if len(best) >= MIN_LITERAL_CHARS else None
 
 
 def _selectivity(literals: Literals) -> tuple[int, int]:

@@ -38,6 +38,7 @@ from detections.models import BatchDetection, DetectionRule, DetectionRun, RuleM
 from detections.pipelines import (
     canonical_column,
     field_mapping_for_format,
+    formats_for_logsource,
     raw_value,
     referenced_fields,
     rule_applies_to_format,
@@ -412,8 +413,7 @@ def detect_events(
                 outcome.matches_seen += len(specs)
                 outcome.matches += record_matches(rule=compiled.by_uid[uid], matches=specs, run=run, hand_off=False)
         _add_errors(outcome, compiled.run_errors())
-    # Rules that were asked for but route to none of these events' formats ran over nothing.
-    outcome.rules_run = sorted(used)
+    outcome.rules_run = sorted(used)  # rules that ran over at least one of these events' formats
     return outcome
 
 
@@ -503,7 +503,9 @@ def run_retro_hunt(*, rule_id: int, start: datetime, end: datetime) -> Detection
     run = DetectionRun.objects.create(kind=DetectionRun.Kind.RETRO_HUNT, window_start=start, window_end=end)
     try:
         with transaction.atomic():
-            events = Event.objects.filter(time__gte=start, time__lt=end)
+            # Only the sources the rule is meant for: scanning the rest would only inflate the count.
+            formats = formats_for_logsource(rule.logsource_product, rule.logsource_category, rule.logsource_service)
+            events = Event.objects.filter(time__gte=start, time__lt=end, source__format__in=formats)
             outcome = detect_events(events_queryset_or_batch=events, rules=[rule], run=run)
             outcome.window_start, outcome.window_end = start, end
             if rule.kind != DetectionRule.Kind.SIGMA:

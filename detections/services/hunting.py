@@ -123,33 +123,44 @@ def _sigma_fields(text: str) -> list[str]:
     return sorted(fields)
 
 
-def hunt_sigma_events(rule_paths: list[Path], events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Every rule over Sigma-named events; the engine's hunt() when it is there."""
-    try:
-        from detections.engine.hunt import hunt
-    except ImportError:
-        hunt = None
-    if hunt is not None:
-        yield from hunt([str(p) for p in rule_paths], events)
-        return
+def compile_rule_files(rule_paths: list[Path], source_format: str | None = None):
+    """(ruleset, raw_fields): the rules to hunt with (routed to `source_format` when given).
+
+    `ruleset.errors` lists the rules that could not be compiled (they are skipped).
+    """
     from detections.engine import compile_rules
 
-    rules = [read_rule_file(p) for p in rule_paths]
-    ruleset = compile_rules([r.text for r in rules if not r.is_correlation])
-    yield from _results(ruleset, events)
+    rules = [r for r in (read_rule_file(p) for p in rule_paths) if not r.is_correlation]
+    if source_format is None:
+        return compile_rules([r.text for r in rules]), []
+    rules = [
+        r
+        for r in rules
+        if rule_applies_to_format(
+            product=r.product, category=r.category, service=r.service, source_format=source_format
+        )
+    ]
+    mapping = field_mapping_for_format(source_format)
+    raw_fields = sorted({f for r in rules for f in _sigma_fields(r.text) if canonical_column(f, mapping) is None})
+    return compile_rules([r.text for r in rules], field_mapping=mapping), raw_fields
 
 
-def _results(ruleset, events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    by_id = {str(r.rule_id): r for r in ruleset.rules}
-    for rule_id, row in ruleset.match(events):
-        rule = by_id.get(str(rule_id))
-        level = getattr(rule, "level", None)
-        yield {
-            "rule_id": str(rule_id),
-            "rule_title": getattr(rule, "title", ""),
-            "event_index": int(row),
-            "level": getattr(level, "name", level).lower() if level else None,
-        }
+def hunt_events(ruleset, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """{"rule_id", "rule_title", "event_index", "level"} per match, in event order (the engine's hunt())."""
+    from detections.engine.hunt import hunt
+
+    yield from hunt([], events, ruleset=ruleset)
+
+
+def canonical_rows(events: list[dict[str, Any]], raw_fields: list[str], source_format: str) -> list[dict[str, Any]]:
+    """Parsed canonical events as the engine's rows: empty values are missing, raw paths added."""
+    rows = []
+    for event in events:
+        row = {k: (None if v == "" else v) for k, v in event.items() if k != "raw"}
+        for path in raw_fields:
+            row[path] = raw_value(event.get("raw"), path, source_format=source_format)
+        rows.append(row)
+    return rows
 
 
 def parsed_events(path: Path, source_format: str, field_map: dict | None = None):
@@ -165,31 +176,3 @@ def parsed_events(path: Path, source_format: str, field_map: dict | None = None)
             else:
                 events.append(item.event)
     return events, rejections
-
-
-def hunt_source_events(
-    rule_paths: list[Path], events: list[dict[str, Any]], source_format: str
-) -> Iterator[dict[str, Any]]:
-    """Rules routed to the format over canonical events, with the format's field mapping."""
-    from detections.engine import compile_rules
-
-    rules = [
-        r
-        for r in (read_rule_file(p) for p in rule_paths)
-        if not r.is_correlation
-        and rule_applies_to_format(
-            product=r.product, category=r.category, service=r.service, source_format=source_format
-        )
-    ]
-    if not rules:
-        return
-    mapping = field_mapping_for_format(source_format)
-    raw_fields = sorted({f for r in rules for f in _sigma_fields(r.text) if canonical_column(f, mapping) is None})
-    rows = []
-    for event in events:
-        row = {k: (None if v == "" else v) for k, v in event.items() if k != "raw"}
-        for path in raw_fields:
-            row[path] = raw_value(event.get("raw"), path, source_format=source_format)
-        rows.append(row)
-    ruleset = compile_rules([r.text for r in rules], field_mapping=mapping)
-    yield from _results(ruleset, rows)

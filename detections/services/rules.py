@@ -80,7 +80,7 @@ def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
     data = documents[0]
     if not isinstance(data, dict):
         raise RuleValidationError("a Sigma rule is a YAML mapping (title:, logsource:, detection:, ...)", 1)
-    locator = _Locator(yaml_text)
+    locator = _Locator(yaml_text, data)
     if "correlation" in data:
         return _parse_correlation(data, locator)
 
@@ -253,11 +253,35 @@ _ERROR_KEYS: list[tuple[type, str]] = [
 ]
 
 
+# Words of a pySigma message that say which key it is about, when its class does not.
+_TOPIC_KEYS: list[tuple[str, str]] = [
+    ("timespan", "correlation.timespan"),
+    ("group-by", "correlation.group-by"),
+    ("correlation", "correlation"),
+    ("condition", "detection.condition"),
+    ("logsource", "logsource"),
+    ("tag", "tags"),
+    ("title", "title"),
+    ("level", "level"),
+    ("status", "status"),
+    ("modified", "modified"),
+    ("date", "date"),
+    ("related", "related"),
+    ("author", "author"),
+    ("reference", "references"),
+    ("falsepositive", "falsepositives"),
+    ("description", "description"),
+    ("identifier", "id"),
+    ("detection", "detection"),
+]
+
+
 class _Locator:
     """Finds the line of a key or of a quoted piece of text in a rule's YAML."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, data: dict | None = None):
         self.text = text
+        self.data = data or {}
         self.key_lines: dict[str, int] = {}
         self.keys: list[tuple[str, int]] = []  # (key as written, line)
         self.scalars: list[tuple[str, int]] = []
@@ -308,15 +332,44 @@ class _Locator:
         message = _message(exc)
         line = None
         if isinstance(exc, sigma_exc.SigmaModifierError | sigma_exc.SigmaValueError | sigma_exc.SigmaDetectionError):
-            line = self.line_for_message(message)
+            line = self.line_for_message(message) or self.failing_detection_line()
         if line is None:
             for error_class, key in _ERROR_KEYS:
                 if isinstance(exc, error_class):
-                    line = self.line_of_key(key) or self.line_of_key(key.split(".")[0])
+                    line = self.line_of_key(key) or self.line_of_key(key.split(".")[0]) or 1
                     break
         if line is None:
-            line = self.line_for_message(message) or self.line_of_key("detection") or 1
-        return RuleValidationError(message, line)
+            line = self.line_for_message(message) or self.line_for_topic(message)
+        return RuleValidationError(message, line or self.line_of_key("detection") or 1)
+
+    def line_for_topic(self, message: str) -> int | None:
+        """The line of the key a message is about ("Sigma tag must ...": tags); 1 when that key is absent."""
+        lowered = message.lower()
+        for word, key in _TOPIC_KEYS:
+            if word in lowered:
+                return self.line_of_key(key) or self.line_of_key(key.split(".")[0]) or 1
+        return None
+
+    def failing_detection_line(self) -> int | None:
+        """The line of the first detection item pySigma refuses on its own (its key: field|modifiers)."""
+        from sigma.rule.detection import SigmaDetectionItem
+
+        detection = self.data.get("detection")
+        if not isinstance(detection, dict):
+            return None
+        for name, definition in detection.items():
+            if name == "condition":
+                continue
+            maps = definition if isinstance(definition, list) else [definition]
+            for mapping in maps:
+                if not isinstance(mapping, dict):
+                    continue
+                for key, value in mapping.items():
+                    try:
+                        SigmaDetectionItem.from_mapping(key, value)
+                    except (sigma_exc.SigmaError, ValueError, TypeError):
+                        return self.line_of_key(f"detection.{name}.{key}")
+        return None
 
 
 # --------------------------------------------------------------------------- saving
@@ -388,12 +441,18 @@ def save_analytic_rule(
     strategies: Iterable[Any] = (),
     description: str = "",
     status: str | None = None,
+    attack_ids: Iterable[str] | None = None,
 ) -> DetectionRule:
-    """Store an analytic (beaconing, ICMP tunnelling, ...) as a rule so it has matches and alerts."""
+    """Store an analytic (beaconing, ICMP tunnelling, ...) as a rule so it has matches and alerts.
+
+    `attack_ids` (T1071, T1095.001, ...) replace the stored ones when given; None keeps them.
+    """
     if level not in _LEVELS:
         raise RuleValidationError(f"unknown level {level!r}; one of {', '.join(sorted(_LEVELS))}")
     if parameters is not None and not isinstance(parameters, dict):
         raise RuleValidationError("parameters must be a mapping")
+    if status is not None and status not in DetectionRule.Status.values:
+        raise RuleValidationError(f"unknown status {status!r}; one of {', '.join(DetectionRule.Status.values)}")
     linked = _strategies(strategies)
     with transaction.atomic():
         rule, _ = DetectionRule.objects.select_for_update().get_or_create(
@@ -407,6 +466,8 @@ def save_analytic_rule(
         rule.description = description
         if status is not None:
             rule.status = status
+        if attack_ids is not None:
+            rule.attack_ids = [str(a).strip().upper() for a in attack_ids if str(a).strip()]
         rule.save()
         if linked:
             rule.strategies.add(*linked)

@@ -319,3 +319,52 @@ def test_dataframe_and_dict_inputs_agree_on_nested_and_typed_values():
     events = [{"a": {"b": "X"}, "n": 3}, {"a": {"b": "y"}, "n": 30}]
     ruleset = compile_rules([rule("sel:\n  a.b: x\n  n|lt: 10\ncondition: sel")])
     assert ruleset.match(events) == ruleset.match(pl.DataFrame(events)) == [("t", 0)]
+
+
+def test_timestamp_parts_read_iso_times_in_utc():
+    events = [
+        {"t": "2024-03-05T10:20:30Z"},
+        {"t": "2024-03-05 11:20:30"},
+        {"t": "2024-03-05T12:20:30+02:00"},
+        {"t": "x"},
+    ]
+    assert rows_matched("sel:\n  t|hour: 10\ncondition: sel", events) == [0, 2]
+    assert rows_matched("sel:\n  t|minute: 20\ncondition: sel", events) == [0, 1, 2]
+    frame = pl.DataFrame({"t": pl.Series(["2024-03-05T10:20:30"]).str.to_datetime()})
+    ruleset = compile_rules([rule("sel:\n  t|month: 3\ncondition: sel")])
+    assert ruleset.match(frame) == [("t", 0)]
+
+
+def test_utf16_encodings_with_base64offset():
+    import base64
+
+    le = base64.b64encode("whoami".encode("utf-16le")).decode()
+    be = base64.b64encode("whoami".encode("utf-16be")).decode()
+    events = [{"C": le}, {"C": be}]
+    assert rows_matched("sel:\n  C|utf16le|base64offset|contains: whoami\ncondition: sel", events) == [0]
+    assert rows_matched("sel:\n  C|utf16be|base64offset|contains: whoami\ncondition: sel", events) == [1]
+
+
+def test_expand_placeholders_resolved_by_a_pipeline():
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+    from sigma.processing.transformations import ValueListPlaceholderTransformation
+
+    pipeline = ProcessingPipeline(
+        items=[ProcessingItem(identifier="admins", transformation=ValueListPlaceholderTransformation())],
+        vars={"admins": ["alice", "bob"]},
+    )
+    ruleset = compile_rules([rule("sel:\n  User|expand: '%admins%'\ncondition: sel")], pipeline=pipeline)
+    assert not ruleset.errors
+    assert [row for _, row in ruleset.match([{"User": "Bob"}, {"User": "eve"}])] == [0]
+
+
+def test_case_insensitive_regex_prefilter_keeps_unicode_case_folds():
+    # (?i) lets `s` match LONG S and `k` match KELVIN SIGN; the literal prefilter must not drop them.
+    events = [{"C": "POWER\u017fHELL -enc"}, {"C": "\u212aill"}, {"C": "other"}]
+    assert rows_matched("sel:\n  C|re|i: 'powershell -enc'\ncondition: sel", events) == [0]
+    assert rows_matched("sel:\n  C|re|i: '^kill'\ncondition: sel", events) == [1]
+
+
+def test_regex_literal_prefilter_still_matches_alternations():
+    events = [{"C": "run abc now"}, {"C": "run defg now"}, {"C": "nothing"}] * 50
+    assert rows_matched("sel:\n  C|re: 'abc|defg'\ncondition: sel", events) == [i for i in range(150) if i % 3 != 2]

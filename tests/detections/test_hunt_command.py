@@ -72,3 +72,25 @@ def test_a_registered_source_name_selects_its_format():
 def test_unknown_source_is_an_error():
     with pytest.raises(CommandError, match="neither a format"):
         hunt("--rules", str(K8S_RULES), "--events", str(FIXTURES / "k8s_audit.ndjson"), "--source", "nope")
+
+
+def test_broken_rules_are_reported_on_stderr_and_skipped(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "title: Broken\nid: 0badbad0-0000-4000-8000-000000000002\nlogsource: {product: linux}\n"
+        "detection:\n  sel:\n    Image|nosuchmodifier: x\n  condition: sel\n"
+    )
+    out, err = StringIO(), StringIO()
+    call_command(
+        "hunt",
+        "--rules",
+        str(broken),
+        str(EXEC_INTO_POD),
+        "--events",
+        str(FIXTURES / "sigma_events.ndjson"),
+        stdout=out,
+        stderr=err,
+    )
+    assert [json.loads(line)["event_index"] for line in out.getvalue().splitlines()] == [3]
+    assert "0badbad0-0000-4000-8000-000000000002" in err.getvalue()
+    assert "nosuchmodifier" in err.getvalue()

@@ -215,3 +215,21 @@ def test_admin_add_page_shows_the_error_line(client, admin_user):
     )
     assert response.status_code == 200
     assert "line 9: Unknown modifier" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_modifier_error_without_quoted_text_names_the_line_of_its_detection_item():
+    error = error_for(broken("CommandLine|contains: ' -e '", "CommandLine|contains|all|re: ' -e '"))
+    assert error.line == 10
+
+
+@pytest.mark.django_db
+def test_value_yaml_cannot_build_names_its_line():
+    error = error_for(broken("status: test", "date: 2026-13-45"))
+    assert error.line == 3
+
+
+@pytest.mark.django_db
+def test_missing_title_points_at_the_top_of_the_rule():
+    error = error_for(broken("title: Netcat with -e\n", ""))
+    assert (error.line, error.problem) == (1, "Sigma rule must have a title")

@@ -22,7 +22,9 @@ def strategy():
         priority=Strategy.Priority.HIGH,
         status=Strategy.Status.REVIEW,
     )
-    StrategyTechnique.objects.create(strategy=strategy, attack_id="T1095", name_as_written="Non-Application Layer Protocol")
+    StrategyTechnique.objects.create(
+        strategy=strategy, attack_id="T1095", name_as_written="Non-Application Layer Protocol"
+    )
     BlindSpot.objects.create(strategy=strategy, order=0, text='"><img src=x onerror=alert(1)>')
     return strategy
 

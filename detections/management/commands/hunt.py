@@ -14,8 +14,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from detections.pipelines import ALL_FORMATS
 from detections.services.hunting import (
-    hunt_sigma_events,
-    hunt_source_events,
+    canonical_rows,
+    compile_rule_files,
+    hunt_events,
     parsed_events,
     read_sigma_events,
     rule_files,
@@ -45,15 +46,19 @@ class Command(BaseCommand):
         if not events_path.is_file():
             raise CommandError(f"no such events file: {events_path}")
         try:
-            if source:
-                source_format, field_map = self._format_of(source)
+            source_format, field_map = self._format_of(source) if source else (None, {})
+            ruleset, raw_fields = compile_rule_files(paths, source_format)
+            for error in ruleset.errors:
+                where = f" line {error.line}" if error.line else ""
+                self.stderr.write(f"rule {error.rule_id or error.title}{where}: skipped: {error.message}")
+            if source_format:
                 parsed, rejections = parsed_events(events_path, source_format, field_map)
                 for rejection in rejections:
                     self.stderr.write(f"{events_path}: line {rejection.line}: rejected: {rejection.reason}")
-                results = hunt_source_events(paths, parsed, source_format)
+                rows = canonical_rows(parsed, raw_fields, source_format)
             else:
-                results = hunt_sigma_events(paths, read_sigma_events(events_path))
-            for result in results:
+                rows = read_sigma_events(events_path)
+            for result in hunt_events(ruleset, rows):
                 self.stdout.write(json.dumps(result, ensure_ascii=False))
         except (OSError, ValueError) as exc:
             raise CommandError(str(exc))
