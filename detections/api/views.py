@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -73,16 +74,16 @@ class XYamlParser(TextParser):
     media_type = "application/x-yaml"
 
 
-def _body_text(request, *, json_key: str, max_bytes: int) -> tuple[str, dict]:
-    """The text sent raw (text/markdown, text/plain, YAML) or as `{json_key: ...}`, and the JSON fields."""
+def _raw_body_or_fields(request, *, json_key: str, max_bytes: int) -> tuple[bytes | None, dict | None]:
+    """(the body, None) when the text was sent as it is (text/*, YAML); (None, the JSON object) otherwise."""
     data = request.data
     if isinstance(data, bytes):
         if len(data) > max_bytes:
             raise ParseError(f"The body is larger than {max_bytes} bytes.")
-        return data, {}
-    if not hasattr(data, "get"):
-        raise ParseError(f'Send the text as the body (text/*), or as JSON {{"{json_key}": "..."}}.')
-    return data.get(json_key), data
+        return data, None
+    if not isinstance(data, dict):
+        raise ParseError(f'Send the text as the body (text/*), or as a JSON object {{"{json_key}": "..."}}.')
+    return None, data
 
 
 # --------------------------------------------------------------------------- strategies
@@ -150,17 +151,17 @@ class StrategyViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMod
         parser_classes=[parsers.JSONParser, TextParser],
     )
     def import_strategy(self, request):
-        text, fields = _body_text(request, json_key="markdown", max_bytes=MAX_STRATEGY_DOCUMENT_BYTES)
+        body, fields = _raw_body_or_fields(request, json_key="markdown", max_bytes=MAX_STRATEGY_DOCUMENT_BYTES)
         slug = None
-        if fields:
+        if fields is not None:
             serializer = StrategyImportSerializer(data=fields)
             serializer.is_valid(raise_exception=True)
             text, slug = serializer.validated_data["markdown"], serializer.validated_data.get("slug")
-        if isinstance(text, str) and len(text.encode()) > MAX_STRATEGY_DOCUMENT_BYTES:
-            raise ParseError(f"The document is larger than {MAX_STRATEGY_DOCUMENT_BYTES} bytes.")
+            if len(text.encode()) > MAX_STRATEGY_DOCUMENT_BYTES:
+                raise ParseError(f"The document is larger than {MAX_STRATEGY_DOCUMENT_BYTES} bytes.")
         try:
-            if isinstance(text, bytes):
-                text = decode_document(text)
+            if body is not None:
+                text = decode_document(body)
             result = import_strategy(text=text, user=request.user, slug=slug)
         except AdsParseError as exc:
             return Response(
@@ -181,7 +182,7 @@ class StrategyViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @action(detail=True, methods=["get"], renderer_classes=[MarkdownRenderer, JSONRenderer])
     def markdown(self, request, slug=None):
         strategy = self.get_object()
-        response = Response(export_strategy_markdown(strategy), content_type="text/markdown; charset=utf-8")
+        response = Response(export_strategy_markdown(strategy))
         response["Content-Disposition"] = f'inline; filename="{strategy.slug}.md"'
         return response
 
@@ -321,10 +322,10 @@ class RuleViewSet(
         return rules.order_by("title", "id")
 
     def _write_input(self, request, *, partial: bool) -> dict:
-        text, fields = _body_text(request, json_key="sigma_yaml", max_bytes=MAX_SIGMA_RULE_BYTES)
-        if isinstance(text, bytes):
+        body, fields = _raw_body_or_fields(request, json_key="sigma_yaml", max_bytes=MAX_SIGMA_RULE_BYTES)
+        if body is not None:
             try:
-                return {"sigma_yaml": text.decode("utf-8-sig")}
+                return {"sigma_yaml": body.decode("utf-8-sig")}
             except UnicodeDecodeError as exc:
                 raise ParseError("The rule is not UTF-8 text.") from exc
         serializer = RuleWriteSerializer(data=fields, partial=partial)
@@ -367,10 +368,12 @@ class RuleViewSet(
 
     def create(self, request, *args, **kwargs):
         values = self._write_input(request, partial=False)
-        existed = DetectionRule.objects.filter(rule_uid=parse_sigma_rule(values["sigma_yaml"]).rule_uid).exists()
+        before = timezone.now()
         rule = self._save(values)
+        # save_sigma_rule upserts by Sigma id: a rule created before this request was updated.
+        created = rule.created_at >= before
         body = RuleDetailSerializer(self.get_queryset().get(pk=rule.pk), context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     def update(self, request, *args, **kwargs):
         rule = self.get_object()
