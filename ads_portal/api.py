@@ -7,9 +7,27 @@ Not for: serializers or views of a domain; those live in `<app>/api/`.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, permissions, renderers
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, permissions, renderers, serializers
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, in a sentence.")
+
+
+class InvalidInputSerializer(ApiErrorSerializer):
+    errors = serializers.JSONField(required=False, help_text="The problems by field, when there are several.")
+
+
+# Responses every endpoint may give, for extend_schema(responses={...}).
+ERRORS = {
+    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated (HTTP basic, or a session)."),
+    403: OpenApiResponse(ApiErrorSerializer, description="Not authenticated, or the role lacks the model permission."),
+}
+NOT_FOUND = {404: OpenApiResponse(ApiErrorSerializer, description="No such object.")}
+BAD_REQUEST = {400: OpenApiResponse(InvalidInputSerializer, description="Invalid input; `detail` says what.")}
 
 # At most this many field problems are spelled out in an error's `detail` (all stay under `errors`).
 _DETAIL_PROBLEMS = 3
@@ -32,6 +50,12 @@ class ViewAwareModelPermissions(permissions.DjangoModelPermissions):
         "PATCH": ["%(app_label)s.change_%(model_name)s"],
         "DELETE": ["%(app_label)s.delete_%(model_name)s"],
     }
+
+    def _queryset(self, view):
+        # The model is what matters: a view's get_queryset may read (and refuse) filters first.
+        if getattr(view, "queryset", None) is not None:
+            return view.queryset
+        return super()._queryset(view)
 
     def has_permission(self, request, view):
         actions = (getattr(view, "action_permissions", None) or {}).get(getattr(view, "action", None))

@@ -4,4 +4,6 @@ from django.urls import include, path
 
 urlpatterns: list = [
     path("", include("telemetry.api.urls")),
+    path("", include("detections.api.urls")),
+    path("", include("triage.api.urls")),
 ]

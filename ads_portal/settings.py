@@ -165,6 +165,11 @@ SPECTACULAR_SETTINGS = {
         "RuleStatusEnum": "detections.models.DetectionRule.Status",
         "RunStatusEnum": "detections.models.DetectionRun.Status",
         "AlertStatusEnum": "triage.models.Alert.Status",
+        "RuleKindEnum": "detections.models.DetectionRule.Kind",
+        "RunKindEnum": "detections.models.DetectionRun.Kind",
+        # Rule levels and alert severities are one scale.
+        "SeverityLevelEnum": "triage.models.Severity",
+        "FindingSeverityEnum": ["error", "warning", "info"],
     },
 }
 

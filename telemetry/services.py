@@ -423,7 +423,16 @@ class _PostgresWriter:
             if "\\" in raw_json:  # JSON text has no raw tab/newline, only backslash escapes
                 raw_json = raw_json.replace("\\", "\\\\")
             parts = [row.fingerprint, values["time"].isoformat(), _copy_text(values["kind"]), raw_json]
-            parts.extend([_copy_text(values.get(c)) for c in optional])
+            append = parts.append
+            # _copy_text inlined for the common cases: this loop runs for every column of every event.
+            for column in optional:
+                value = values.get(column)
+                if value is None:
+                    append("\\N")
+                elif type(value) is str:
+                    append(value if value.isprintable() and "\\" not in value else _copy_text(value))
+                else:
+                    append(_copy_text(value))
             lines.append("\t".join(parts))
         lines.append("")
         return columns, "\n".join(lines).encode("utf-8", "replace")

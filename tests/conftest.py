@@ -52,6 +52,19 @@ def admin_user(db) -> User:
     return user
 
 
+@pytest.fixture(autouse=True)
+def celery_mode(request):
+    """Tasks run eagerly in-process, even when REDIS_URL is set for the run (settings then turn eager
+    mode off for the whole process); tests marked `redis` run a real worker against the broker."""
+    from celery import current_app
+
+    eager = request.node.get_closest_marker("redis") is None
+    previous = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = eager
+    yield
+    current_app.conf.task_always_eager = previous
+
+
 def pytest_collection_modifyitems(config, items):
     is_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL (run with DATABASE_URL)")

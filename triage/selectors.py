@@ -77,9 +77,7 @@ def _event_dict(event: Event) -> dict[str, Any]:
 def alert_evidence(alert: Alert, *, limit: int = EVIDENCE_LIMIT) -> AlertEvidenceView:
     """The alert's first matches (oldest first), each with its events' canonical fields and raw record."""
     rows = (
-        AlertEvidence.objects.filter(alert=alert)
-        .select_related("match")
-        .order_by("match__time", "match__id")[:limit]
+        AlertEvidence.objects.filter(alert=alert).select_related("match").order_by("match__time", "match__id")[:limit]
     )
     matches = [row.match for row in rows]
     event_ids: dict[int, list[int]] = {}

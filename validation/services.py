@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from fnmatch import fnmatchcase
 
-from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -53,8 +52,10 @@ class _Rollback(Exception):
 
 def request_validation(*, strategy: Strategy, user=None) -> ValidationRun:
     """Queue a validation run as a Celery job (runs inline in the embedded, eager mode)."""
+    from validation.tasks import run_validation
+
     run = ValidationRun.objects.create(strategy=strategy, triggered_by=user, status=ValidationRun.Status.QUEUED)
-    transaction.on_commit(lambda: current_app.send_task("validation.tasks.run_validation", args=[run.pk]))
+    transaction.on_commit(lambda: run_validation.delay(run.pk))
     return run
 
 
@@ -107,9 +108,8 @@ def replay_scenario(scenario: Scenario) -> ScenarioOutcome:
 
 def _replay(scenario: Scenario) -> ScenarioOutcome:
     from detections.services.detection import run_stream_detection
-    from triage.services import raise_alerts
-
     from telemetry.services import ingest_stream
+    from triage.services import raise_alerts
 
     run_ids, source_ids, rejected = [], [], 0
     for telemetry in scenario.telemetry:

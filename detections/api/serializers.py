@@ -124,10 +124,6 @@ class LineErrorSerializer(serializers.Serializer):
     line = serializers.IntegerField(allow_null=True, help_text="1-based line of the document the problem is on.")
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
 class FindingSerializer(serializers.Serializer):
     severity = serializers.ChoiceField(choices=["error", "warning", "info"])
     code = serializers.CharField()

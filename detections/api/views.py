@@ -20,10 +20,17 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from ads_portal.api import JsonErrorsMixin, MarkdownRenderer, ViewAwareModelPermissions
+from ads_portal.api import (
+    BAD_REQUEST,
+    ERRORS,
+    NOT_FOUND,
+    ApiErrorSerializer,
+    JsonErrorsMixin,
+    MarkdownRenderer,
+    ViewAwareModelPermissions,
+)
 from detections.ads import AdsParseError, decode_document
 from detections.api.serializers import (
-    ErrorSerializer,
     LineErrorSerializer,
     QualityReportSerializer,
     RetroHuntQueuedSerializer,
@@ -48,13 +55,6 @@ from detections.services.strategies import export_strategy_json, export_strategy
 # An ADS document is a few kilobytes; anything this large is not one.
 MAX_STRATEGY_DOCUMENT_BYTES = 1024 * 1024
 MAX_SIGMA_RULE_BYTES = 256 * 1024
-
-ERRORS = {
-    401: OpenApiResponse(ErrorSerializer, description="Not authenticated (basic auth, or a session)."),
-    403: OpenApiResponse(ErrorSerializer, description="The user's role lacks the model permission."),
-}
-NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such object.")}
-BAD_REQUEST = {400: OpenApiResponse(ErrorSerializer, description="Invalid input; `detail` says what.")}
 
 
 class TextParser(parsers.BaseParser):
@@ -379,7 +379,9 @@ class RuleViewSet(
         rule = self.get_object()
         values = self._write_input(request, partial=kwargs.get("partial", False))
         self._save(values, rule=rule)
-        return Response(RuleDetailSerializer(self.get_queryset().get(pk=rule.pk), context=self.get_serializer_context()).data)
+        return Response(
+            RuleDetailSerializer(self.get_queryset().get(pk=rule.pk), context=self.get_serializer_context()).data
+        )
 
     @extend_schema(
         summary="Retro-hunt: run the rule over stored events",
@@ -390,7 +392,7 @@ class RuleViewSet(
         request=RetroHuntSerializer,
         responses={
             202: RetroHuntQueuedSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="Invalid range, or not a single-event Sigma rule."),
+            400: OpenApiResponse(ApiErrorSerializer, description="Invalid range, or not a single-event Sigma rule."),
             **ERRORS,
             **NOT_FOUND,
         },

@@ -27,16 +27,3 @@ def attack_catalogue(_attack_catalogue_rows, db) -> AttackLoadSummary:
     if Technique.objects.count() != _attack_catalogue_rows.techniques:
         return load_attack_catalogue()
     return _attack_catalogue_rows
-
-
-@pytest.fixture(autouse=True)
-def celery_mode(request):
-    """Tasks run eagerly in-process, even when REDIS_URL is set for the run (settings then turn eager
-    mode off for the whole process); tests marked `redis` run a real worker against the broker."""
-    from celery import current_app
-
-    eager = request.node.get_closest_marker("redis") is None
-    previous = current_app.conf.task_always_eager
-    current_app.conf.task_always_eager = eager
-    yield
-    current_app.conf.task_always_eager = previous

@@ -121,7 +121,7 @@ class SuppressionSerializer(serializers.ModelSerializer):
         help_text="Scope: the matches of the strategy's rules.",
     )
     owner = serializers.SlugRelatedField(slug_field=USERNAME, read_only=True)
-    hits = serializers.IntegerField(read_only=True, help_text="Matches suppressed so far.")
+    hits = serializers.IntegerField(source="hit_count", read_only=True, help_text="Matches suppressed so far.")
 
     class Meta:
         model = Suppression
