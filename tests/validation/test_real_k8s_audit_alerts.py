@@ -37,7 +37,7 @@ def test_real_audit_samples_raise_the_alerts_their_names_say(shared_data, django
     call_command("load_library", verbosity=0)
     trace_dir = shared_data / "k8s-audit-falco" / "trace_files"
     seen = {}
-    for index, (name, expected) in enumerate(EXPECTED.items()):
+    for index, name in enumerate(EXPECTED):
         source = Source.objects.create(name=f"falco-fixture-{index}", format=Source.Format.K8S_AUDIT)
         with django_capture_on_commit_callbacks(execute=True), (trace_dir / name).open("rb") as stream:
             report = ingest_stream(source=source, stream=stream, channel=IngestBatch.Channel.CLI, filename=name)
