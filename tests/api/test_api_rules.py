@@ -1,0 +1,165 @@
+"""Rules over the API: Sigma YAML in (validated, errors naming the line), filters, retro-hunts, runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from detections.models import DetectionRule, DetectionRun, RuleMatch
+from detections.services.rules import save_analytic_rule
+from tests.api.conftest import EXEC_INTO_POD_YAML
+from tests.detections.pipeline_factories import T0, audit_line, ingest_lines, k8s_source
+
+BAD_MODIFIER_YAML = EXEC_INTO_POD_YAML.replace("verb: create", "verb|contanis: create")  # line 12
+ATTACH_YAML = EXEC_INTO_POD_YAML.replace("000000000001", "000000000002").replace(
+    "subresource: exec", "subresource: attach"
+)
+
+
+@pytest.mark.django_db
+def test_invalid_sigma_is_a_400_naming_the_line_and_stores_nothing(engineer_api):
+    response = engineer_api.post("/api/v1/rules/", {"sigma_yaml": BAD_MODIFIER_YAML}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["line"] == 12
+    assert "line 12" in body["detail"]
+    assert "contanis" in body["detail"]
+    assert not DetectionRule.objects.exists()
+
+
+@pytest.mark.django_db
+def test_yaml_that_is_not_yaml_names_its_line(engineer_api):
+    response = engineer_api.post("/api/v1/rules/", "title: x\n  bad: [\n", content_type="application/yaml")
+    assert response.status_code == 400
+    assert response.json()["line"] == 2
+
+
+@pytest.mark.django_db
+def test_create_stores_the_rule_with_its_strategies_and_reposting_updates_it(engineer_api, strategy):
+    body = {"sigma_yaml": EXEC_INTO_POD_YAML, "status": "test", "strategies": ["container-c2"]}
+    created = engineer_api.post("/api/v1/rules/", body, format="json")
+    assert created.status_code == 201, created.content
+    rule = created.json()
+    assert rule["rule_uid"] == "9a3c1b2e-0000-4c5d-8e9f-000000000001"
+    assert (rule["status"], rule["level"], rule["strategies"], rule["attack_ids"]) == (
+        "test",
+        "high",
+        ["container-c2"],
+        ["T1609"],
+    )
+    again = engineer_api.post("/api/v1/rules/", {"sigma_yaml": EXEC_INTO_POD_YAML}, format="json")
+    assert again.status_code == 200
+    assert again.json()["id"] == rule["id"]
+    assert DetectionRule.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_create_takes_the_yaml_as_the_body(engineer_api):
+    response = engineer_api.post("/api/v1/rules/", EXEC_INTO_POD_YAML, content_type="application/yaml")
+    assert response.status_code == 201
+    assert response.json()["sigma_yaml"] == EXEC_INTO_POD_YAML
+
+
+@pytest.mark.django_db
+def test_unknown_strategy_slug_is_a_400(engineer_api):
+    body = {"sigma_yaml": EXEC_INTO_POD_YAML, "strategies": ["nope"]}
+    response = engineer_api.post("/api/v1/rules/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("strategies")
+
+
+@pytest.mark.django_db
+def test_update_replaces_the_yaml_but_keeps_the_sigma_id(engineer_api, rule):
+    changed = EXEC_INTO_POD_YAML.replace("level: high", "level: critical")
+    response = engineer_api.put(f"/api/v1/rules/{rule.pk}/", {"sigma_yaml": changed}, format="json")
+    assert response.status_code == 200
+    assert response.json()["level"] == "critical"
+    other_id = engineer_api.put(f"/api/v1/rules/{rule.pk}/", {"sigma_yaml": ATTACH_YAML}, format="json")
+    assert other_id.status_code == 400
+    assert "not this rule's id" in other_id.json()["detail"]
+    assert DetectionRule.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_patch_changes_the_status_only(engineer_api, rule):
+    response = engineer_api.patch(f"/api/v1/rules/{rule.pk}/", {"status": "disabled"}, format="json")
+    assert response.status_code == 200
+    rule.refresh_from_db()
+    assert rule.status == DetectionRule.Status.DISABLED
+    assert rule.sigma_yaml == EXEC_INTO_POD_YAML
+
+
+@pytest.mark.django_db
+def test_patch_of_an_analytic_changes_its_status(engineer_api):
+    analytic = save_analytic_rule(uid="beaconing", title="Beaconing", analytic_type="beaconing", parameters={"a": 1})
+    response = engineer_api.patch(f"/api/v1/rules/{analytic.pk}/", {"status": "test"}, format="json")
+    assert response.status_code == 200
+    analytic.refresh_from_db()
+    assert (analytic.status, analytic.parameters) == ("test", {"a": 1})
+
+
+@pytest.mark.django_db
+def test_list_filters_by_kind_status_level_and_strategy(analyst_api, engineer_api, rule):
+    engineer_api.post("/api/v1/rules/", {"sigma_yaml": ATTACH_YAML, "status": "disabled"}, format="json")
+    save_analytic_rule(uid="beaconing", title="Beaconing", analytic_type="beaconing", level="low")
+
+    def titles(query):
+        response = analyst_api.get(f"/api/v1/rules/{query}")
+        assert response.status_code == 200
+        return [row["title"] for row in response.json()["results"]]
+
+    assert titles("") == ["Beaconing", "Exec into a pod", "Exec into a pod"]
+    assert titles("?kind=analytic") == ["Beaconing"]
+    assert titles("?status=disabled&kind=sigma") == ["Exec into a pod"]
+    assert titles("?level=low") == ["Beaconing"]
+    assert titles("?strategy=container-c2") == ["Exec into a pod"]
+
+
+@pytest.mark.django_db
+def test_retro_hunt_answers_202_with_its_run_and_records_the_matches(engineer_api, analyst_api, rule):
+    exec_event = audit_line(verb="create", resource="pods", subresource="exec", at=T0)
+    ingest_lines(k8s_source(), [exec_event], hand_off=False)  # stored, not yet detected
+
+    response = engineer_api.post(
+        f"/api/v1/rules/{rule.pk}/retro-hunt/",
+        {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"},
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    run = DetectionRun.objects.get(pk=body["run"])
+    assert (run.kind, run.matches) == (DetectionRun.Kind.RETRO_HUNT, 1)
+    assert RuleMatch.objects.filter(rule=rule).count() == 1
+    runs = analyst_api.get(body["runs"]).json()["results"]
+    assert [r["id"] for r in runs] == [run.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("start", "end", "problem"),
+    [
+        ("2026-11-21T00:00:00Z", "2026-11-20T00:00:00Z", "after the start"),
+        ("2026-11-20T00:00:00Z", "2026-11-20T00:00:00Z", "after the start"),
+        ("2026-10-01T00:00:00Z", "2026-11-20T00:00:00Z", "at most 31 days"),
+        ("yesterday", "2026-11-20T00:00:00Z", "start"),
+    ],
+)
+def test_retro_hunt_refuses_a_bad_range(engineer_api, rule, start, end, problem):
+    response = engineer_api.post(f"/api/v1/rules/{rule.pk}/retro-hunt/", {"start": start, "end": end}, format="json")
+    assert response.status_code == 400
+    assert problem in response.json()["detail"]
+    assert not DetectionRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_runs_filter_by_kind_and_status(analyst_api, rule):
+    DetectionRun.objects.create(kind=DetectionRun.Kind.STREAM, status=DetectionRun.Status.SUCCEEDED)
+    hunt = DetectionRun.objects.create(kind=DetectionRun.Kind.RETRO_HUNT, status=DetectionRun.Status.FAILED)
+    hunt.rules.add(rule)
+
+    def ids(query):
+        return [r["id"] for r in analyst_api.get(f"/api/v1/runs/{query}").json()["results"]]
+
+    assert ids("?kind=retro_hunt") == [hunt.pk]
+    assert ids("?status=failed") == [hunt.pk]
+    assert ids(f"?rule={rule.pk}") == [hunt.pk]
+    assert len(ids("")) == 2
