@@ -189,7 +189,14 @@ def to_str(value: Any) -> str | None:
         return None
     if "\x00" in text:
         text = text.replace("\x00", NUL_REPLACEMENT)
+    if _CONTROL_RE.search(text):
+        # Terminal escapes in a lifted field would drive an analyst's terminal or hide text
+        # on a page; show them as visible escapes instead (the raw record keeps the original).
+        text = _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return text[: schema.MAX_STR_LEN]
+
+
+_CONTROL_RE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 # Values outside these ranges are not what the field means (a port of 70000, an ICMP

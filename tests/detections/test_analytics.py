@@ -8,8 +8,11 @@ scheduler, not the parsers.
 import math
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from pathlib import Path
 
 import pytest
+import yaml
+from django.conf import settings
 from django.utils import timezone
 
 from detections.models import AnalyticState, DetectionRule, DetectionRun, IndicatorList, RuleMatch
@@ -136,6 +139,48 @@ def test_irregular_or_too_few_unanswered_connections_are_not_beaconing(zeek):
     assert len(evaluate(analytic("one_way_communication", min_connections=4, max_interval_cv=2.0))) == 2
 
 
+@pytest.mark.parametrize(
+    ("bytes_in", "packets_in", "conn_state"),
+    [
+        (0, 2, "RSTO"),  # the strategy's lab step: `nc -lk` accepts, ACKs and never writes; curl gives up
+        (0, 3, "SF"),  # a listener that accepts, reads and closes without a byte of reply
+        (None, None, "S0"),  # SYN, nothing back (payload bytes unset)
+        (None, 1, "REJ"),  # refused with a RST: no payload either
+    ],
+)
+def test_connections_whose_responder_sends_no_payload_are_unanswered_whatever_its_packets(
+    zeek, bytes_in, packets_in, conn_state
+):
+    store(
+        zeek,
+        beacon(
+            "172.17.0.5", "198.51.100.90", dst_port=8080, bytes_in=bytes_in, packets_in=packets_in, action=conn_state
+        ),
+    )
+
+    [match] = evaluate(analytic("one_way_communication"))
+
+    assert (match.entity, match.fields["dst_ip"], match.fields["connections"]) == ("172.17.0.5", "198.51.100.90", 8)
+
+
+@pytest.mark.parametrize(
+    ("bytes_in", "packets_in", "conn_state"),
+    [
+        (150, 3, "SF"),  # a partner endpoint answering `204 No Content`: headers are response payload
+        (3921, 5, "SF"),  # the same over TLS
+        (None, 3, "SF"),  # payload unknown on an established connection: not judged unanswered
+        (None, None, ""),  # a connect event (Sysmon 3) says nothing about an answer
+    ],
+)
+def test_connections_whose_responder_sent_payload_or_may_have_are_answered(zeek, bytes_in, packets_in, conn_state):
+    store(
+        zeek,
+        beacon("172.17.0.14", "192.0.2.60", dst_port=443, bytes_in=bytes_in, packets_in=packets_in, action=conn_state),
+    )
+
+    assert evaluate(analytic("one_way_communication")) == []
+
+
 # --------------------------------------------------------------------------- ICMP tunnel
 
 
@@ -197,6 +242,30 @@ def test_ping_sized_packets_in_bulk_are_a_tunnel_by_volume(zeek):
     assert match.fields["packets"] == 400
 
 
+def shipped_parameters(name: str) -> dict:
+    path = Path(settings.BASE_DIR) / "detections" / "library" / "analytics" / name
+    return yaml.safe_load(path.read_text())["parameters"]
+
+
+def test_the_shipped_icmp_analytic_leaves_ten_minutes_of_one_per_second_ping_alone(zeek):
+    # `ping 10.0.0.1` left running for ten minutes (Zeek logs one flow per echo), and `ping -i 0.2` for a minute.
+    store(zeek, [icmp(T0 + timedelta(seconds=s), "172.17.0.6", "10.0.0.1") for s in range(600)])
+    store(zeek, [icmp(T0 + timedelta(minutes=20, seconds=0.2 * i), "172.17.0.7", "10.0.0.1") for i in range(90)])
+    rule = analytic("icmp_tunnel", **shipped_parameters("icmp-tunnel.yml"))
+
+    assert evaluate(rule, T0, T0 + timedelta(minutes=30)) == []
+
+
+def test_the_shipped_icmp_analytic_thresholds_are_per_minute_and_catch_a_flood_in_one(zeek):
+    params = validate_parameters("icmp_tunnel", shipped_parameters("icmp-tunnel.yml"))
+    assert params["window_seconds"] == 60  # max_packets and max_bytes are per window
+    store(zeek, [icmp(T0 + timedelta(seconds=0.25 * i), "172.17.0.9", "198.51.100.98") for i in range(200)])
+
+    [match] = evaluate(analytic("icmp_tunnel", **params), T0, T0 + timedelta(minutes=5))
+
+    assert match.fields["reasons"] == ["high_packets"] and match.fields["window_seconds"] == 60
+
+
 # --------------------------------------------------------------------------- resource spike
 
 
@@ -236,6 +305,31 @@ def test_a_spike_needs_consecutive_samples_and_a_baseline(cadvisor):
     store(cadvisor, metrics("newborn", [0.2] * 5 + [3.5] * 5))  # five samples of baseline: under 10
 
     assert evaluate(analytic("resource_spike")) == []
+
+
+def test_a_spike_after_a_quarter_hour_of_quiet_minute_scrapes_is_seen(cadvisor):
+    # The lab step: the pod idles for 15 minutes (15 scrapes at 60 s, over min_baseline_samples 10),
+    # then `yes > /dev/null` burns a core for three scrapes. The run's first samples must not
+    # become the baseline the later ones are judged against.
+    quiet = [0.02 + 0.002 * math.sin(i) for i in range(15)]
+    store(cadvisor, metrics("burner", [*quiet, 1.0, 1.01, 0.99], every_s=60))
+
+    [match] = evaluate(analytic("resource_spike"), T0, T0 + timedelta(hours=1))
+
+    assert (match.entity, match.fields["metric"], match.fields["samples"]) == ("burner", "cpu_cores", 3)
+    assert abs(match.fields["baseline_mean"] - 0.02) < 0.005
+    assert match.time == T0 + timedelta(minutes=17)  # reported on its third high sample
+
+
+def test_minute_scrapes_of_a_steady_busy_container_and_a_gradual_daily_peak_stay_quiet(cadvisor):
+    day = 24 * 60  # a day of 60 s scrapes, starting the evening before T0
+    start = T0 - timedelta(hours=12)
+    store(cadvisor, metrics("encoder", [4.0 + 0.05 * math.sin(7.3 * i) for i in range(day)], start=start, every_s=60))
+    # A search indexer: 0.5 cores at night, climbing to 3.5 cores at its evening peak, with jitter.
+    daily = [2.0 - 1.5 * math.cos(2 * math.pi * i / day) + 0.04 * math.sin(5.1 * i) for i in range(day)]
+    store(cadvisor, metrics("indexer", daily, start=start, every_s=60))
+
+    assert evaluate(analytic("resource_spike"), T0 - timedelta(hours=10), T0 + timedelta(hours=12)) == []
 
 
 # --------------------------------------------------------------------------- indicators
@@ -291,6 +385,49 @@ def test_indicator_match_reads_only_the_lists_it_names(zeek, bad_list):
 
     assert evaluate(analytic("indicator_match", lists=["other"])) == []
     assert len(evaluate(analytic("indicator_match", lists=["threat-feed"]))) == 1
+
+
+def test_a_listed_address_calling_the_kubernetes_api_is_never_an_empty_entity(zeek, bad_list):
+    # kubectl from outside with a stolen kubeconfig: the audit event names the caller's address
+    # and nothing local (no container, pod, host or destination address).
+    at = T0 + timedelta(minutes=1)
+    audit = {"time": at, "kind": "k8s_audit", "k8s_verb": "create", "k8s_resource": "deployments"}
+    store(
+        zeek,
+        [
+            {**audit, "src_ip": "198.51.100.200", "namespace": "production"},
+            {**audit, "src_ip": "203.0.113.66", "namespace": "production", "pod": "web-cache-6b8f7d9c4-t5r2w"},
+        ],
+    )
+
+    matches = evaluate(analytic("indicator_match"))
+
+    assert sorted((m.entity_type, m.entity, m.fields["src_ip"]) for m in matches) == [
+        ("ip", "198.51.100.200", "198.51.100.200"),
+        ("pod", "production/web-cache-6b8f7d9c4-t5r2w", "203.0.113.66"),
+    ]
+
+
+def test_indicator_entities_follow_the_canonical_order_container_pod_host_local_address(zeek, bad_list):
+    at = T0 + timedelta(minutes=1)
+    store(
+        zeek,
+        [
+            flow(at, "10.42.3.41", "203.0.113.66", answered=True, container_id="c0ffee", pod="beacon", namespace="ns"),
+            flow(at, "10.42.3.42", "203.0.113.66", answered=True, pod="beacon-2", namespace="ns", host="node-1"),
+            flow(at, "10.10.0.27", "203.0.113.66", answered=True, host="lab-node-7"),
+            flow(at, "10.10.0.28", "203.0.113.66", answered=True),
+        ],
+    )
+
+    matches = evaluate(analytic("indicator_match"))
+
+    assert sorted((m.entity_type, m.entity) for m in matches) == [
+        ("container", "c0ffee"),
+        ("host", "lab-node-7"),
+        ("ip", "10.10.0.28"),
+        ("pod", "ns/beacon-2"),
+    ]
 
 
 # --------------------------------------------------------------------------- silent source

@@ -1,12 +1,14 @@
 """Source pages: health list, detail with recent batches, and the analysts' upload (same report as the API)."""
 
 import gzip
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
-from telemetry.models import Event, IngestBatch
+from telemetry.models import Event, IngestBatch, Source
 
 pytestmark = pytest.mark.django_db
 
@@ -37,10 +39,11 @@ def test_analyst_uploads_a_file_and_sees_the_report_with_line_numbers(client, an
 
 def test_htmx_upload_answers_with_the_report_partial(client, analyst, k8s, shared_data):
     client.force_login(analyst)
-    body = gzip.compress((shared_data / "zeek-rita" / "proxy" / "conn.log").read_bytes())
-    response = client.post(upload_url(k8s), {"file": SimpleUploadedFile("conn.log.gz", body)}, HTTP_HX_REQUEST="true")
+    body = gzip.compress((shared_data / "k8s-audit-falco" / "trace_files" / "exec_pod.json").read_bytes())
+    response = client.post(upload_url(k8s), {"file": SimpleUploadedFile("audit.json.gz", body)}, HTTP_HX_REQUEST="true")
     page = response.content.decode()
     assert page.startswith('<div id="ingest-report">') and "<html" not in page
+    assert "1</strong> accepted" in page
 
 
 def test_users_without_the_permission_cannot_upload(client, k8s, django_user_model):
@@ -53,10 +56,8 @@ def test_users_without_the_permission_cannot_upload(client, k8s, django_user_mod
 
 def test_source_list_shows_health_and_the_silent_flag(client, analyst, k8s):
     client.force_login(analyst)
-    IngestBatch.objects.none()
-    from django.utils import timezone
-
-    type(k8s).objects.filter(pk=k8s.pk).update(created_at=timezone.now().replace(year=2020))
+    # Registered long ago, never delivered, expected every 60 s: silent.
+    Source.objects.filter(pk=k8s.pk).update(created_at=timezone.now() - timedelta(days=1))
     page = client.get(reverse("telemetry:source_list")).content.decode()
     assert "cluster-audit" in page and "silent for" in page
 

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from detections.models import DetectionRun, Strategy
-from tests.detections.pipeline_factories import EXEC_INTO_POD, T0, load_rule, make_match, minutes
+from detections.services.rules import save_sigma_rule
+from tests.detections.pipeline_factories import DEPLOYMENT_DELETED, EXEC_INTO_POD, T0, load_rule, make_match, minutes
 from triage.models import Alert, AlertEvidence, SuppressionHit
 from triage.services import (
     create_suppression,
@@ -179,3 +180,57 @@ def test_raise_alerts_for_run_counts_the_runs_alerts(rule):
         match.save()
     raise_alerts_for_run(run_id=run.pk)
     assert DetectionRun.objects.get(pk=run.pk).alerts == 1
+
+
+def exec_correlation(uid_suffix: str, *, generate: bool) -> None:
+    """A correlation over the exec rule (a1b0ca4e-...): three execs into one namespace in ten minutes."""
+    save_sigma_rule(
+        yaml_text=f"""
+title: Repeated execs ({uid_suffix})
+id: 0d3c9a51-5a7e-4c1f-9b2d-0000000000{uid_suffix}
+status: test
+correlation:
+  type: event_count
+  rules: [a1b0ca4e-7835-413e-8471-3ff2b8a66be6]
+  group-by: [objectRef.namespace]
+  timespan: 10m
+  condition: {{gte: 3}}
+  generate: {str(generate).lower()}
+level: high
+"""
+    )
+
+
+def test_matches_of_a_base_rule_only_feeding_generate_false_correlations_raise_no_alert(rule):
+    exec_correlation("01", generate=False)
+    matches = [make_match(rule=rule, time=T0 + minutes(m)) for m in (0, 1)]
+
+    outcome = raise_alerts(matches=matches)
+
+    assert (outcome.created, outcome.updated, outcome.suppressed) == (0, 0, 0)
+    assert not Alert.objects.exists() and not SuppressionHit.objects.exists()
+    # The matches stay recorded for the correlation, and the sweep leaves them alone for good.
+    assert rule.matches.count() == 2
+    assert raise_pending_alerts().created == 0
+    assert raise_pending_alerts_task.apply().get() == {"created": 0, "updated": 0, "suppressed": 0}
+
+
+def test_a_base_rule_also_feeding_a_generating_correlation_still_raises_its_own_alerts(rule):
+    exec_correlation("01", generate=False)
+    exec_correlation("02", generate=True)
+
+    outcome = raise_alerts(matches=[make_match(rule=rule)])
+
+    assert outcome.created == 1 and Alert.objects.get().rule == rule
+
+
+def test_the_sweep_skips_silent_base_rules_but_still_takes_every_other_match(rule):
+    exec_correlation("01", generate=False)
+    other = load_rule(DEPLOYMENT_DELETED)
+    make_match(rule=rule)
+    left_behind = make_match(rule=other, time=T0 + minutes(1))
+
+    outcome = raise_pending_alerts()
+
+    assert outcome.created == 1 and Alert.objects.get().rule == other
+    assert AlertEvidence.objects.get().match == left_behind

@@ -1,0 +1,67 @@
+"""Alert pages: filters, evidence, and hostile telemetry rendered inert."""
+
+import io
+import json
+
+import pytest
+from django.urls import reverse
+
+from detections.services.rules import save_sigma_rule
+from telemetry.models import IngestBatch
+from telemetry.services import ingest_stream, register_source
+from triage.models import Alert
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>\x1b[31mred\x1b[0m'
+
+NETCAT_RULE = """
+title: Netcat listener
+id: 7c0d6a83-58f4-4c1f-9a8e-0c1f3d0b7e11
+status: test
+level: high
+logsource: {category: process_creation, product: linux}
+detection:
+  selection:
+    Image|endswith: /nc
+    CommandLine|contains: ' -l'
+  condition: selection
+"""
+
+
+@pytest.fixture
+def hostile_alert(django_capture_on_commit_callbacks):
+    save_sigma_rule(yaml_text=NETCAT_RULE)
+    source = register_source(name="nodes", format="linux_process")
+    record = {
+        "EventID": 1,
+        "UtcTime": "2026-11-20 10:00:00.000",
+        "Computer": f"node-1{HOSTILE}",
+        "ProcessId": 4242,
+        "Image": "/usr/bin/nc",
+        "CommandLine": f"nc -lvp 4444 {HOSTILE}",
+        "User": HOSTILE,
+        "ParentImage": "/bin/sh",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_stream(source=source, stream=io.BytesIO(json.dumps(record).encode()), channel=IngestBatch.Channel.API)
+    return Alert.objects.get()
+
+
+def test_hostile_telemetry_is_inert_in_the_queue_and_the_alert_page(client, analyst, hostile_alert):
+    client.force_login(analyst)
+    for url in (reverse("triage:alert_list"), hostile_alert.get_absolute_url()):
+        html = client.get(url).content.decode()
+        assert "<script>alert(1)" not in html
+        assert "<img src=x" not in html
+        assert "\x1b" not in html
+    detail = client.get(hostile_alert.get_absolute_url()).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in detail  # shown, as text
+
+
+def test_queue_filters_by_severity_and_entity(client, analyst, hostile_alert):
+    client.force_login(analyst)
+    url = reverse("triage:alert_list")
+    assert "Netcat listener" in client.get(url, {"severity": "high"}).content.decode()
+    assert "Netcat listener" not in client.get(url, {"severity": "low"}).content.decode()
+    assert "Netcat listener" in client.get(url, {"entity": "node-1"}).content.decode()
