@@ -17,6 +17,13 @@ Grouping (decided here, documented in docs/alerting.md):
   judged critical raises its rules' alerts; it never lowers them).
 Two workers cannot split a group: alert raising for a rule holds that rule's row lock.
 
+Sigma `generate: false`: the matches of a base rule that only correlations without
+`generate: true` reference (detections.services.correlation.base_rule_ids_without_output)
+feed those correlations and raise nothing of their own. They are left as they are, no
+evidence and no suppression hit, and the sweep excludes them by rule id, so they are
+never picked up again; if a generating correlation later references the rule, the sweep
+takes its matches from then on.
+
 Not for: recording matches (detections.services.detection), the alert lifecycle
 (acknowledge, close: the triage queue's own services).
 """
@@ -37,6 +44,7 @@ from django.utils import timezone
 
 from detections.models import DetectionRule, DetectionRun, RuleMatch, Strategy
 from detections.pipelines import raw_value
+from detections.services.correlation import base_rule_ids_without_output
 from telemetry.schema import CANONICAL_FIELDS
 from triage.models import Alert, AlertEvidence, Severity, Suppression, SuppressionHit
 
@@ -199,11 +207,17 @@ def unaccounted(matches: QuerySet) -> QuerySet:
 
 
 def raise_alerts(*, matches: Iterable[RuleMatch] | QuerySet) -> AlertOutcome:
-    """Suppress or alert on every match not yet accounted for; idempotent."""
+    """Suppress or alert on every match not yet accounted for; idempotent.
+
+    Matches of base rules without output of their own (Sigma `generate: false`) are skipped.
+    """
     ids = [m.pk for m in matches] if not isinstance(matches, QuerySet) else list(matches.values_list("pk", flat=True))
     by_rule: dict[int, list[int]] = defaultdict(list)
     for rule_id, match_id in RuleMatch.objects.filter(pk__in=ids).values_list("rule_id", "pk"):
         by_rule[rule_id].append(match_id)
+    if by_rule:
+        for rule_id in base_rule_ids_without_output():
+            by_rule.pop(rule_id, None)
     outcome = AlertOutcome()
     now = timezone.now()
     suppressions = _active_suppressions(now)
@@ -312,9 +326,14 @@ def raise_alerts_for_run(*, run_id: int) -> AlertOutcome:
 
 
 def raise_pending_alerts(*, limit: int = SWEEP_CHUNK * 10) -> AlertOutcome:
-    """The sweep: every match with neither evidence nor suppression hit (oldest first)."""
+    """The sweep: every match with neither evidence nor suppression hit (oldest first).
+
+    Matches of base rules without output (Sigma `generate: false`) stay unaccounted on
+    purpose: they are excluded here by rule id, or the sweep would fetch them forever.
+    """
     outcome = AlertOutcome()
-    ids = list(unaccounted(RuleMatch.objects.all()).order_by("id").values_list("id", flat=True)[:limit])
+    pending = unaccounted(RuleMatch.objects.exclude(rule_id__in=base_rule_ids_without_output()))
+    ids = list(pending.order_by("id").values_list("id", flat=True)[:limit])
     for start in range(0, len(ids), SWEEP_CHUNK):
         outcome += raise_alerts(matches=RuleMatch.objects.filter(pk__in=ids[start : start + SWEEP_CHUNK]))
     run_ids = set(RuleMatch.objects.filter(pk__in=ids, run__isnull=False).values_list("run_id", flat=True))
@@ -335,12 +354,12 @@ ALERT_TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-def transition_alert(*, alert: Alert, to: str, user=None, disposition: str = "", reason: str = "") -> Alert:
+def transition_alert(*, alert: Alert, to: str, user, disposition: str = "", reason: str = "") -> Alert:
     """Move an alert along New → Acknowledged → In progress → Closed (New/Acknowledged may close directly;
     Closed reopens to In progress). Closing needs a disposition and a reason; reopening clears them.
 
-    Raises PermissionDenied without triage.change_alert, ValidationError for a move the lifecycle
-    does not allow. Moving to the current status changes nothing.
+    `user` is who moves it (None for the system). Raises PermissionDenied without triage.change_alert,
+    ValidationError for a move the lifecycle does not allow. Moving to the current status changes nothing.
     """
     from django.core.exceptions import PermissionDenied, ValidationError
 

@@ -106,7 +106,10 @@ def _raw_body_or_fields(request, *, json_key: str, max_bytes: int) -> tuple[byte
         responses={200: StrategyExportSerializer, **ERRORS, **NOT_FOUND},
     ),
 )
+@extend_schema(tags=["strategies"])
 class StrategyViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Alerting & Detection Strategies: read by everyone, imported and moved along their lifecycle by engineers."""
+
     queryset = Strategy.objects.all()
     serializer_class = StrategySummarySerializer
     permission_classes = [ViewAwareModelPermissions]
@@ -177,7 +180,10 @@ class StrategyViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMod
 
     @extend_schema(
         summary="A strategy as canonical ADS markdown",
-        responses={(200, "text/markdown"): OpenApiTypes.STR, **ERRORS, **NOT_FOUND},
+        responses={
+            (200, "text/markdown"): OpenApiTypes.STR,
+            **{(code, "application/json"): response for code, response in {**ERRORS, **NOT_FOUND}.items()},
+        },
     )
     @action(detail=True, methods=["get"], renderer_classes=[MarkdownRenderer, JSONRenderer])
     def markdown(self, request, slug=None):
@@ -291,6 +297,7 @@ class StrategyViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMod
         responses={200: RuleDetailSerializer, 400: LineErrorSerializer, **ERRORS, **NOT_FOUND},
     ),
 )
+@extend_schema(tags=["rules"])
 class RuleViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -298,6 +305,8 @@ class RuleViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
+    """Detection rules (Sigma rules, correlations, analytics); written as Sigma YAML by engineers."""
+
     queryset = DetectionRule.objects.all()
     permission_classes = [ViewAwareModelPermissions]
     parser_classes = [parsers.JSONParser, YamlParser, XYamlParser, TextParser]
@@ -434,7 +443,10 @@ class RuleViewSet(
     ),
     retrieve=extend_schema(summary="A detection run", responses={200: RunSerializer, **ERRORS, **NOT_FOUND}),
 )
+@extend_schema(tags=["runs"])
 class RunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Detection runs: streamed batches, scheduled correlations and analytics, retro-hunts (read-only)."""
+
     queryset = DetectionRun.objects.all()
     serializer_class = RunSerializer
     permission_classes = [ViewAwareModelPermissions]

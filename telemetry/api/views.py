@@ -36,8 +36,8 @@ ACCEPTED_CONTENT_TYPES = frozenset(
 ACCEPTED_CONTENT_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip"})
 
 
-def _error(status_code: int, detail: str, **headers) -> Response:
-    return Response({"detail": detail}, status=status_code, headers=headers or None)
+def _error(status_code: int, detail: str, headers: dict | None = None) -> Response:
+    return Response({"detail": detail}, status=status_code, headers=headers)
 
 
 def _bearer_token(request) -> str | None:
@@ -85,7 +85,7 @@ class IngestView(APIView):
             return _error(
                 401,
                 "Send the source's ingest token as 'Authorization: Bearer <token>'.",
-                **{"WWW-Authenticate": 'Bearer realm="ingest"'},
+                headers={"WWW-Authenticate": 'Bearer realm="ingest"'},
             )
         if not hmac.compare_digest(token.encode(), source_obj.ingest_token.encode()):
             return _error(403, "The token is not this source's ingest token.")

@@ -147,3 +147,13 @@ def test_alerts_are_not_replaced_or_deleted(analyst_api, admin_user, rule):
     admin_api = APIClient()
     admin_api.force_authenticate(admin_user)  # every permission: only the method is refused
     assert admin_api.delete(f"/api/v1/alerts/{alert.pk}/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_the_list_costs_the_same_few_queries_however_many_alerts(
+    analyst_api, rule, strategy, analyst, django_assert_max_num_queries
+):
+    for i in range(10):
+        make_alert(rule=rule, strategy=strategy, entity=f"default/p{i}", assignee=analyst)
+    with django_assert_max_num_queries(4):  # permissions (user, groups), the page, and nothing per alert
+        assert len(ids(analyst_api)) == 10

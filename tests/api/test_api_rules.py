@@ -163,3 +163,14 @@ def test_runs_filter_by_kind_and_status(analyst_api, rule):
     assert ids("?status=failed") == [hunt.pk]
     assert ids(f"?rule={rule.pk}") == [hunt.pk]
     assert len(ids("")) == 2
+
+
+@pytest.mark.django_db
+def test_the_rule_list_costs_the_same_few_queries_however_many_rules(
+    analyst_api, strategy, django_assert_max_num_queries
+):
+    for i in range(10):
+        save_analytic_rule(uid=f"a{i}", title=f"A{i}", analytic_type="beaconing", strategies=[strategy])
+    with django_assert_max_num_queries(5):  # permissions, the page count and rows, the strategies of the page
+        response = analyst_api.get("/api/v1/rules/")
+    assert response.json()["count"] == 10

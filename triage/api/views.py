@@ -6,6 +6,8 @@ may add and edit suppressions; deleting a suppression needs the engineer's permi
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.db import transaction
 from django.db.models import Count
 from django.utils.dateparse import parse_datetime
@@ -52,9 +54,7 @@ def _datetime_param(request, name: str):
     value = parse_datetime(text.replace(" ", "+"))  # a "+" in a query string arrives as a space
     if value is None:
         raise ValidationError({name: f"Not an ISO 8601 date-time: {text!r}."})
-    if value.tzinfo is None:
-        from datetime import UTC
-
+    if value.tzinfo is None:  # as the portal's time zone, never the server's
         value = value.replace(tzinfo=UTC)
     return value
 
@@ -97,7 +97,10 @@ def _list_param(request, name: str, choices: list[str]) -> list[str]:
         responses={200: AlertDetailSerializer, **BAD_REQUEST, **ERRORS, **NOT_FOUND},
     ),
 )
+@extend_schema(tags=["alerts"])
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """The alert queue: analysts read, assign and move alerts along their lifecycle."""
+
     queryset = Alert.objects.all()
     permission_classes = [ViewAwareModelPermissions]
     pagination_class = AlertCursorPagination
@@ -174,7 +177,10 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
     partial_update=extend_schema(responses={200: SuppressionSerializer, **BAD_REQUEST, **ERRORS, **NOT_FOUND}),
     destroy=extend_schema(responses={204: None, **ERRORS, **NOT_FOUND}),
 )
+@extend_schema(tags=["suppressions"])
 class SuppressionViewSet(viewsets.ModelViewSet):
+    """Suppressions: matches they cover are counted, not alerted. Deleting one needs the engineer's permission."""
+
     queryset = Suppression.objects.all()
     serializer_class = SuppressionSerializer
     permission_classes = [ViewAwareModelPermissions]

@@ -8,6 +8,10 @@ then returns only the events holding a hit.
 
 One match per (indicator, local entity, window of `window_seconds`), with the
 events as evidence: a beacon to a listed address is one finding, not thousands.
+The entity follows detections.services.detection.entity_of's order (container >
+namespace/pod > host > address), the address being the local side of the event
+(the one that is not the indicator), else the matched address itself: kubectl
+from a listed address outside names only that address, and an entity is never empty.
 Not for importing lists (detections.services.indicators).
 """
 
@@ -138,6 +142,8 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
                     "dns_query": pl.String,
                     "container_id": pl.String,
                     "container_name": pl.String,
+                    "pod": pl.String,
+                    "namespace": pl.String,
                     "host": pl.String,
                 },
                 start=window_start,
@@ -152,9 +158,18 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
     src_hit = pl.col("src_ip").is_in(hit_values)
     dst_hit = pl.col("dst_ip").is_in(hit_values)
     dns_hit = pl.col("dns_query").is_in(hit_values)
-    # Who talked to the indicator: the container (as detection.entity_of names it), else the local address.
+    # Who talked to the indicator, in entity_of's order: container > namespace/pod > host > the
+    # local address (the side that is not the indicator) > the matched address itself.
     container = pl.coalesce(pl.col("container_id").replace("", None), pl.col("container_name").replace("", None))
-    local_ip = pl.when(src_hit & ~dst_hit).then(pl.col("dst_ip")).otherwise(pl.col("src_ip"))
+    pod = pl.col("pod").replace("", None)
+    namespace = pl.col("namespace").replace("", None)
+    pod = (
+        pl.when(namespace.is_not_null() & pod.is_not_null())
+        .then(pl.concat_str(namespace, pl.lit("/"), pod))
+        .otherwise(pod)
+    )
+    host = pl.col("host").replace("", None)
+    local_ip = pl.when(src_hit & ~dst_hit).then(pl.col("dst_ip")).otherwise(pl.col("src_ip")).replace("", None)
     window = params["window_seconds"]
     events = (
         events.with_columns(
@@ -170,9 +185,21 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
             .when(pl.col("field") == "dst_ip")
             .then(pl.col("dst_ip"))
             .otherwise(pl.col("src_ip")),
-            entity=pl.coalesce(container, local_ip.replace("", None), pl.col("host").replace("", None)).fill_null(""),
-            entity_type=pl.when(container.is_not_null()).then(pl.lit("container")).otherwise(pl.lit("ip")),
             bucket=(pl.col("time").dt.epoch("s") // window) * window,
+        )
+        .with_columns(
+            # The matched value itself when nothing local is named (a domain only for a DNS
+            # record without any address, which producers do not write).
+            entity=pl.coalesce(container, pod, host, local_ip, pl.col("value")),
+            entity_type=pl.when(container.is_not_null())
+            .then(pl.lit("container"))
+            .when(pod.is_not_null())
+            .then(pl.lit("pod"))
+            .when(host.is_not_null())
+            .then(pl.lit("host"))
+            .when(local_ip.is_not_null() | (pl.col("field") != "dns_query"))
+            .then(pl.lit("ip"))
+            .otherwise(pl.lit("domain")),
         )
         .filter(pl.col("value").is_in(hit_values))
     )

@@ -4,10 +4,17 @@ Over flow records (Zeek conn: kind `network`, tcp/udp), per source inside the
 container networks (a container when the flow names one, else its internal
 `src_ip`) and external destination (`dst_ip`, `dst_port`), within tumbling
 windows of `window_seconds`: at least `min_connections` outbound connections,
-none of them answered (no response bytes and packets, or Zeek conn_state
-S0/SH/OTH), no connection at all from that destination in the window, and
-regular inter-arrival times (coefficient of variation <= `max_interval_cv`) ->
-one beaconing match per source, destination and window.
+none of them answered, no connection at all from that destination in the window,
+and regular inter-arrival times (coefficient of variation <= `max_interval_cv`)
+-> one beaconing match per source, destination and window.
+
+"Answered" is judged by the responder's PAYLOAD, not its packets: a connection
+is unanswered when its response bytes (Zeek resp_bytes) are 0, or unset with
+conn_state S0/SH/OTH/REJ. A listener that accepts and never writes still sends
+SYN-ACK, ACKs and FIN (resp_pkts > 0, resp_bytes 0): that is the one-way
+channel, not an answer. An HTTP 204 carries its status line and headers
+(resp_bytes > 0), so it is an answer. Unset bytes with any other state (or none,
+as a bare connect event) say nothing about an answer, so they count as answered.
 
 A telemetry agent talks to the internet too, but gets answers; that is why an
 answered connection disqualifies the pair. Not for ICMP (see icmp_tunnel):
@@ -44,9 +51,10 @@ PARAMETERS = {
     "window_seconds": Parameter(int, 3600, minimum=60, maximum=7 * 86400, help="Tumbling window (and dedup bucket)."),
 }
 
-# Zeek conn_state values meaning the responder sent nothing we saw: S0 (SYN, no reply),
-# SH (SYN+FIN from the originator only), OTH (no SYN seen, midstream/unanswered).
-UNANSWERED_STATES = ["S0", "SH", "OTH"]
+# Zeek conn_state values meaning the responder sent no payload we saw, for records whose
+# resp_bytes is unset: S0 (SYN, no reply), SH (SYN+FIN from the originator only), OTH (no
+# SYN seen, midstream/unanswered), REJ (refused with a RST).
+UNANSWERED_STATES = ["S0", "SH", "OTH", "REJ"]
 MAX_EVIDENCE = 50
 
 _COLUMNS = {
@@ -55,7 +63,6 @@ _COLUMNS = {
     "dst_port": pl.Int64,
     "protocol": pl.String,
     "bytes_in": pl.Int64,
-    "packets_in": pl.Int64,
     "action": pl.String,
     "raw__conn_state": pl.String,
     "container_name": pl.String,
@@ -80,12 +87,17 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
     internal = classify_ips(ips, networks)  # ipaddress on the distinct values only
 
     conn_state = pl.coalesce(pl.col("action").replace("", None), pl.col("raw__conn_state")).str.to_uppercase()
-    no_response = (pl.col("bytes_in").fill_null(0) == 0) & (pl.col("packets_in").fill_null(0) == 0)
+    # The responder's payload decides, whatever its packets (handshake, ACKs and FIN are no answer).
+    unanswered = (
+        pl.when(pl.col("bytes_in").is_not_null())
+        .then(pl.col("bytes_in") == 0)
+        .otherwise(conn_state.is_in(UNANSWERED_STATES).fill_null(False))
+    )
     container = pl.coalesce(pl.col("container_id").replace("", None), pl.col("container_name").replace("", None))
     flows = flows.with_columns(
         src_internal=pl.col("src_ip").replace_strict(internal, default=False, return_dtype=pl.Boolean),
         dst_internal=pl.col("dst_ip").replace_strict(internal, default=False, return_dtype=pl.Boolean),
-        unanswered=no_response | conn_state.is_in(UNANSWERED_STATES).fill_null(False),
+        unanswered=unanswered,
         container=container,
         bucket=(pl.col("time").dt.epoch("s") // window) * window,
         epoch_s=pl.col("time").dt.epoch("us") / 1_000_000,

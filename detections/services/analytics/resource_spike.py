@@ -1,11 +1,18 @@
 """Resource hijacking (ATT&CK T1496): a container's CPU or memory jumping far above its own baseline.
 
 Per container and metric (`cpu_cores`, `memory_bytes` of metric events), each
-sample is compared with the samples of the `baseline_seconds` before it (a
-rolling mean and standard deviation over time, the sample itself excluded).
-`min_samples` consecutive samples with a z-score >= `z_threshold`, each with at
-least `min_baseline_samples` samples behind it, make one match per run, keyed by
-the run's first sample so re-evaluating the same data adds nothing.
+sample is compared with a baseline of the samples strictly before the run it
+would complete: the rolling mean and standard deviation over the
+`baseline_seconds` before the sample `min_samples - 1` samples earlier. So
+neither the sample itself nor the run's earlier samples are in its baseline:
+with them, a spike's first high samples inflate the mean and deviation the next
+ones are judged against, and at 60 s scrapes a container needed ~40 quiet samples
+before a three-sample spike could register. `min_samples` consecutive samples
+with a z-score >= `z_threshold`, each with at least `min_baseline_samples`
+samples in its baseline, make one match per run, keyed by the run's first sample
+so re-evaluating the same data adds nothing. (Samples after the `min_samples`-th
+are judged against a baseline that holds the run's start, so a long spike's run,
+and its `samples`, may end before the spike does; it fires once either way.)
 
 The deviation is floored at `min_std_fraction` of the baseline mean: a busy but
 perfectly steady container (4.00 cores, always) would otherwise turn any jitter
@@ -79,6 +86,10 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
 
     period = f"{baseline}s"
     series = ["entity", "metric"]
+    # The baseline a sample is judged against ends where the min_samples-long run it would
+    # complete starts: the statistics of the samples before it (closed="left"), shifted by
+    # min_samples - 1 samples, so the run's own samples never judge each other.
+    lag = params["min_samples"] - 1
     scored = (
         long.with_columns(
             baseline_mean=pl.col("value").rolling_mean_by("time", period, closed="left").over(series),
@@ -89,6 +100,7 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
             .rolling_sum_by("time", period, closed="left")
             .over(series),
         )
+        .with_columns(pl.col("baseline_mean", "baseline_std", "baseline_n").shift(lag).over(series))
         .with_columns(
             deviation=pl.max_horizontal(
                 pl.col("baseline_std").fill_null(0.0),
