@@ -119,7 +119,11 @@ def _replay(scenario: Scenario) -> ScenarioOutcome:
         source_ids.append(source.pk)
         with telemetry.path.open("rb") as stream:
             report = ingest_stream(
-                source=source, stream=stream, channel=IngestBatch.Channel.REPLAY, filename=telemetry.path.name
+                source=source,
+                stream=stream,
+                channel=IngestBatch.Channel.REPLAY,
+                filename=telemetry.path.name,
+                hand_off=False,  # detection runs right below, inside the isolated store
             )
         rejected += report.rejected
         run_ids.append(run_stream_detection(batch_id=report.batch_id).pk)
