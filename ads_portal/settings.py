@@ -182,7 +182,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Where the shared real-data corpora live (tests and benchmarks read from here).
-SHARED_DATA_DIR = Path(os.environ.get("ADS_SHARED_DATA", BASE_DIR.parent / "shared" / "data"))
+# Looked for beside the checkout first, then at the workspace's fixed location (a CI clone may live elsewhere).
+_SHARED_DATA_CANDIDATES = [BASE_DIR.parent / "shared" / "data", Path("/work/shared/data")]
+SHARED_DATA_DIR = Path(
+    os.environ.get("ADS_SHARED_DATA")
+    or next((str(p) for p in _SHARED_DATA_CANDIDATES if p.is_dir()), str(_SHARED_DATA_CANDIDATES[0]))
+)
 
 LOGGING = {
     "version": 1,
