@@ -38,6 +38,12 @@ class ScenarioResult(models.Model):
     reason = models.TextField(blank=True)
     expected = models.JSONField(default=list, blank=True)
     actual = models.JSONField(default=list, blank=True)
+    validation_scenario = models.CharField(
+        max_length=255, blank=True, help_text="The ADS Validation scenario followed."
+    )
+    lab_commands = models.JSONField(
+        default=list, blank=True, help_text="Commands that produce the same telemetry in a real lab."
+    )
 
     class Meta:
         ordering = ["id"]

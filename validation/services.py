@@ -89,6 +89,8 @@ def execute_validation(*, run: ValidationRun) -> ValidationRun:
                 reason=o.reason,
                 expected=[{"rule": e.rule, "entity": e.entity} for e in o.scenario.expected_alerts],
                 actual=[{"rule": a.rule, "entity": a.entity, "count": a.count} for a in o.alerts],
+                validation_scenario=o.scenario.validation_scenario or o.scenario.false_positive,
+                lab_commands=o.scenario.lab_commands,
             )
             for o in outcomes
         )

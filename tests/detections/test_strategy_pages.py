@@ -113,3 +113,21 @@ def test_coverage_matrix_and_navigator_layer(client, analyst, strategy):
     assert client.get(reverse("detections:coverage")).status_code == 200
     layer = client.get(reverse("validation:navigator_layer")).json()
     assert layer["versions"]["layer"] == "4.5" and layer["domain"] == "enterprise-attack"
+
+
+def test_engineer_sees_a_version_diff_and_restores_it_with_its_sections(client, engineer, seed_paths):
+    from detections.services.strategies import import_strategy
+
+    text = seed_paths[4].read_text()
+    strategy = import_strategy(text=text, slug="one-way").strategy
+    first_version = strategy.history.latest().history_id
+    import_strategy(text=text.replace("3. **Monitor and Analyze:**", "3. **Watch:**"), slug="one-way")
+    strategy.refresh_from_db()
+    client.force_login(engineer)
+    latest = strategy.history.latest().history_id
+    diff = client.get(reverse("admin:detections_strategy_diff", args=[strategy.pk, latest])).content.decode()
+    assert "Watch" in diff and "Monitor and Analyze" in diff
+    response = client.post(reverse("admin:detections_strategy_restore", args=[strategy.pk, first_version]))
+    assert response.status_code == 302
+    steps = [s.text for sc in strategy.validation_scenarios.all() for s in sc.steps.all()]
+    assert any("Monitor and Analyze" in step for step in steps)

@@ -96,6 +96,18 @@ def test_run_validation_button_runs_the_job_and_shows_results(
     assert run.status == ValidationRun.Status.PASSED  # eager Celery in the embedded default
     page = client.get(strategy.get_absolute_url()).content.decode()
     assert "Validation: validated" in page
+    assert "docker run -d --name test_container -p 9999:80 alpine sleep infinity" in page  # lab commands
+
+
+def test_load_library_is_idempotent():
+    from detections.models import DetectionRule
+    from triage.models import Suppression
+
+    call_command("load_library", verbosity=0)
+    counts = (Strategy.objects.count(), DetectionRule.objects.count(), Suppression.objects.count())
+    call_command("load_library", verbosity=0)
+    assert (Strategy.objects.count(), DetectionRule.objects.count(), Suppression.objects.count()) == counts
+    assert counts[0] == 5 and counts[1] >= 40
 
 
 def test_analyst_cannot_start_a_validation(client, analyst, library):
