@@ -1,7 +1,8 @@
-"""Exit 0 when both PostgreSQL and Redis answer at the given URLs, 1 otherwise (used by `make test`).
+"""Exit 0 when PostgreSQL and Redis both answer, 1 when neither does, 2 when only one does.
 
-Prints what is missing. Used to decide whether the PostgreSQL + Redis half of the suite runs:
-with CI=true, the Makefile turns a missing service into a failure.
+Prints what is missing. `make test` runs the PostgreSQL + Redis half on 0, skips it with a message
+on 1 (a machine without the services), and fails on 2 (a half-configured machine is a mistake);
+with CI=true anything but 0 fails.
 """
 
 import socket
@@ -25,7 +26,9 @@ def main() -> int:
         print(f"PostgreSQL is not answering at {pg_url}", file=sys.stderr)
     if not redis_ok:
         print(f"Redis is not answering at {redis_url}", file=sys.stderr)
-    return 0 if pg_ok and redis_ok else 1
+    if pg_ok and redis_ok:
+        return 0
+    return 2 if pg_ok or redis_ok else 1
 
 
 if __name__ == "__main__":
