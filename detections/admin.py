@@ -105,7 +105,9 @@ class StrategyAdmin(SimpleHistoryAdmin):
     list_filter = ("status", "priority")
     search_fields = ("title", "slug", "goal", "strategy_abstract")
     prepopulated_fields = {"slug": ("title",)}
-    readonly_fields = ("status", "rendered_preview", "source_path", "created_at", "updated_at")
+    # The document is regenerated from the structured fields on every save (see save_related),
+    # so it is shown, not edited: edits belong in the fields or in a re-import.
+    readonly_fields = ("status", "rendered_preview", "source_markdown", "source_path", "created_at", "updated_at")
     inlines = [
         StrategyTechniqueInline,
         BlindSpotInline,

@@ -16,7 +16,7 @@ from pathlib import PurePath
 from django.db import transaction
 from django.utils.text import slugify
 
-from detections.ads import ParsedStrategy, ParseWarning, build_export_dict, parse_ads, render_markdown
+from detections.ads import AdsParseError, ParsedStrategy, ParseWarning, build_export_dict, parse_ads, render_markdown
 from detections.models import (
     BlindSpot,
     ExtraSection,
@@ -34,6 +34,10 @@ _SLUG_MAX = Strategy._meta.get_field("slug").max_length
 # "Isolate the container", "Immediate Isolation: ... isolate containers": the triage playbook
 # offers a one-click container isolation for these steps.
 _ISOLATE_RE = re.compile(r"\bisolat\w*\b[^.\n]*\bcontainers?\b", re.IGNORECASE)
+
+
+class StrategyConflict(AdsParseError):
+    """The document would silently replace a different strategy that happens to share its slug."""
 
 
 @dataclass
@@ -62,12 +66,18 @@ def title_from_path(path: str) -> str:
     return title[:1].upper() + title[1:]
 
 
-def _resolve_slug(*, parsed: ParsedStrategy, path: str, slug: str | None) -> str:
-    for candidate in (slug, parsed.metadata.get("slug"), slug_from_path(path) if path else "", parsed.title):
+def _resolve_slug(*, parsed: ParsedStrategy, path: str, slug: str | None) -> tuple[str, bool]:
+    """The slug and whether it was asked for explicitly (argument or front matter)."""
+    for explicit, candidate in (
+        (True, slug),
+        (True, parsed.metadata.get("slug")),
+        (False, slug_from_path(path) if path else ""),
+        (False, parsed.title),
+    ):
         value = slugify(candidate or "")[:_SLUG_MAX].strip("-")
         if value:
-            return value
-    return "strategy"
+            return value, explicit
+    return "strategy", False
 
 
 def _cut(value: str, model, field_name: str) -> str:
@@ -81,15 +91,21 @@ def import_strategy(
     user=None,
     slug: str | None = None,
     status: str | None = None,
+    trust_document_status: bool = False,
 ) -> ImportResult:
     """Parse `text` and create or update the strategy it describes, all or nothing.
 
     Slug: the `slug` argument, else the document's front matter, else the file name in `path`,
-    else the title. Status: the `status` argument, else (on creation only) the front matter's;
-    an existing strategy keeps its lifecycle status otherwise. Raises `AdsParseError`.
+    else the title. A slug that was only derived (file name, title) updates an existing strategy
+    only when that strategy came from the same file: anything else raises `StrategyConflict`,
+    because two documents with the same file name or title are not the same strategy.
+    Status: the `status` argument; else, on creation, draft (the lifecycle starts there), or
+    the front matter's when `trust_document_status` (the shipped library); an existing strategy
+    keeps its lifecycle status. An unchanged document from the same file writes nothing.
+    Raises `AdsParseError`.
     """
     parsed = parse_ads(text)
-    resolved_slug = _resolve_slug(parsed=parsed, path=path, slug=slug)
+    resolved_slug, explicit = _resolve_slug(parsed=parsed, path=path, slug=slug)
     title = parsed.title or (title_from_path(path) if path else "") or resolved_slug.replace("-", " ").capitalize()
     valid_statuses = set(Strategy.Status.values)
     if status is not None and status not in valid_statuses:
@@ -98,10 +114,25 @@ def import_strategy(
     with transaction.atomic():
         strategy = Strategy.objects.select_for_update().filter(slug=resolved_slug).first()
         created = strategy is None
+        if not created and not explicit and (not path or strategy.source_path != _cut(path, Strategy, "source_path")):
+            origin = strategy.source_path or "the API or the admin"
+            raise StrategyConflict(
+                f"a different strategy, {strategy.title!r}, already has the slug {resolved_slug!r} "
+                f"(imported from {origin}); give this document its own slug (front matter `slug:` "
+                "or the slug parameter) or re-import it from the same file to update it"
+            )
+        if (
+            not created
+            and strategy.source_markdown == text
+            and strategy.source_path == _cut(path, Strategy, "source_path")
+            and (not status or status == strategy.status)
+        ):
+            # Re-importing an unchanged document: no new history version, no child-row churn.
+            return ImportResult(strategy=strategy, created=False, parsed=parsed, warnings=list(parsed.warnings))
         if created:
             strategy = Strategy(slug=resolved_slug, owner=user if getattr(user, "pk", None) else None)
             document_status = parsed.metadata.get("status", "")
-            if document_status in valid_statuses:
+            if trust_document_status and document_status in valid_statuses:
                 strategy.status = document_status
         if status:
             strategy.status = status

@@ -102,27 +102,43 @@ class K8sAuditParser(Parser):
             message += f" [{stage}]"
 
         raw = getattr(record, "original", record)
+        common = {
+            "time": time_value,
+            "kind": "k8s_audit",
+            "raw": raw,
+            "action": verb,
+            "message": message,
+            "k8s_user": user,
+            "k8s_verb": verb,
+            "k8s_resource": resource,
+            "k8s_subresource": subresource,
+            "k8s_object_name": object_name,
+            "namespace": namespace,
+            "pod": object_name if resource == "pods" else None,
+            "src_ip": src_ip,
+            "host_network": (spec.get("hostNetwork") is True) if spec is not None else None,
+        }
+        if len(containers) < 2:
+            return [
+                build_event(
+                    **common,
+                    container_image=images[0] if images else None,
+                    privileged=_is_privileged(containers[0]) if containers else (False if spec is not None else None),
+                )
+            ]
+        # container_name is not lifted: a spec's container name is not a runtime container, and
+        # the entity of these events is the pod (or the workload).
+        # One event per container of a multi-container pod spec: every image and every
+        # securityContext is judged on its own, so an approved image placed first cannot vouch
+        # for a privileged attack tool placed second. (Storage numbers events that share one
+        # raw record, so each keeps its own stable fingerprint.)
         return [
             build_event(
-                time=time_value,
-                kind="k8s_audit",
-                raw=raw,
-                action=verb,
-                message=message,
-                k8s_user=user,
-                k8s_verb=verb,
-                k8s_resource=resource,
-                k8s_subresource=subresource,
-                k8s_object_name=object_name,
-                namespace=namespace,
-                pod=object_name if resource == "pods" else None,
-                src_ip=src_ip,
-                container_image=images[0] if images else None,
-                privileged=(
-                    any(dig(c, "securityContext.privileged") is True for c in containers) if spec is not None else None
-                ),
-                host_network=(spec.get("hostNetwork") is True) if spec is not None else None,
+                **common,
+                container_image=container.get("image") if isinstance(container.get("image"), str) else None,
+                privileged=_is_privileged(container),
             )
+            for container in containers
         ]
 
 
@@ -137,6 +153,10 @@ def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(spec, dict) and any(isinstance(spec.get(name), list) for name in _CONTAINER_LISTS):
             return spec
     return None
+
+
+def _is_privileged(container: dict[str, Any]) -> bool:
+    return dig(container, "securityContext.privileged") is True
 
 
 def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from detections.ads import AdsParseError, parse_ads
 from detections.models import ResponseStep, Strategy, StrategyTechnique, Tactic, Technique, ValidationStep
 from detections.services.strategies import (
+    StrategyConflict,
     export_strategy_json,
     export_strategy_markdown,
     import_strategy,
@@ -98,20 +99,49 @@ def test_imported_seed_has_its_child_rows_in_document_order():
     assert strategy.slug == seed_path("000").stem.replace("_", "-")
 
 
-def test_library_documents_import_as_production_with_their_own_slugs(engineer):
+def test_imported_documents_start_as_drafts_and_only_the_shipped_library_loads_as_production(engineer):
     out, _ = run("import_ads", str(LIBRARY))
     assert sorted(Strategy.objects.values_list("slug", flat=True)) == LIBRARY_SLUGS
-    assert set(Strategy.objects.values_list("status", flat=True)) == {Strategy.Status.PRODUCTION}
+    # Front matter cannot skip review: an import starts the lifecycle at draft.
+    assert set(Strategy.objects.values_list("status", flat=True)) == {Strategy.Status.DRAFT}
     assert "WARNING" not in out
-    result = import_strategy(text=(LIBRARY / "container-security-bypass.md").read_text(), user=engineer)
+    Strategy.objects.all().delete()
+    call_command("load_library", verbosity=0)
+    assert set(Strategy.objects.values_list("status", flat=True)) == {Strategy.Status.PRODUCTION}
+    result = import_strategy(
+        text=(LIBRARY / "container-security-bypass.md").read_text() + "\n", user=engineer
+    )  # the front matter names the slug: an explicit update
     assert result.updated and result.strategy.owner is None  # ownership is set on creation only
+
+
+def test_a_different_document_with_the_same_file_name_or_title_is_refused(tmp_path, seed_paths):
+    first, other = tmp_path / "a" / "ads.md", tmp_path / "b" / "ads.md"
+    for path, seed in ((first, seed_paths[0]), (other, seed_paths[4])):
+        path.parent.mkdir()
+        path.write_text(seed.read_text())
+    import_strategy(text=first.read_text(), path=str(first))
+    with pytest.raises(StrategyConflict, match="already has the slug 'ads'"):
+        import_strategy(text=other.read_text(), path=str(other))
+    # Seeds 000 and 003 share a title: through the API (no path) the second is refused too.
+    import_strategy(text=seed_paths[0].read_text())
+    with pytest.raises(StrategyConflict):
+        import_strategy(text=seed_paths[3].read_text())
+    assert Strategy.objects.get(slug="ads").technique_mappings.get().attack_id == "T1095"
+
+
+def test_reimporting_an_unchanged_document_writes_no_new_version(seed_paths):
+    path = seed_paths[1]
+    strategy = import_strategy(text=path.read_text(), path=str(path)).strategy
+    versions = strategy.history.count()
+    import_strategy(text=path.read_text(), path=str(path))
+    assert strategy.history.count() == versions
 
 
 def test_reimport_updates_without_duplicating_and_keeps_history():
     path = seed_path("001")
     first = import_strategy(text=path.read_text(), path=str(path))
     before = child_counts(first.strategy)
-    second = import_strategy(text=path.read_text(), path=str(path))
+    second = import_strategy(text=path.read_text() + "\n", path=str(path))  # edited: one more newline
     assert first.created and second.updated
     assert Strategy.objects.count() == 1
     assert second.strategy.pk == first.strategy.pk
@@ -203,7 +233,7 @@ def test_json_export_shape_uses_the_catalogue_for_linked_techniques(engineer):
     ):  # fmt: skip
         assert key in data
     assert data["slug"] == "container-c2-nonstandard-protocols"
-    assert data["status"] == "production" and data["priority"] == "high" and data["owner"] == "eng"
+    assert data["status"] == "draft" and data["priority"] == "high" and data["owner"] == "eng"
     assert data["attack"][0] == {
         "id": "T1095",
         "name": "Non-Application Layer Protocol",
@@ -263,7 +293,7 @@ def test_export_command_writes_json_list_and_markdown_files(tmp_path):
     assert [d["slug"] for d in data] == ["container-security-bypass", "container-one-way-communication"]
     run("export_ads", "--output", str(tmp_path))
     assert sorted(p.stem for p in tmp_path.glob("*.md")) == LIBRARY_SLUGS
-    assert parse_ads((tmp_path / "container-security-bypass.md").read_text()).metadata["status"] == "production"
+    assert parse_ads((tmp_path / "container-security-bypass.md").read_text()).metadata["status"] == "draft"
     out, _ = run("export_ads", "container-security-bypass")
     assert out.startswith("---\nslug: container-security-bypass\n")
     with pytest.raises(CommandError, match="unknown strategy slug"):

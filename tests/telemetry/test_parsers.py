@@ -143,8 +143,6 @@ def test_exec_into_a_pod_lifts_subresource_pod_namespace_and_user(shared_data):
     ("filename", "privileged", "host_network", "image"),
     [
         ("create_nginx_pod_privileged.json", True, False, "nginx"),
-        ("create_nginx_pod_privileged_2nd_container.json", True, False, "nginx"),
-        ("create_nginx_pod_no_secctx_1st_container_privileged_2nd_container.json", True, False, "nginx"),
         ("create_nginx_pod_unprivileged.json", False, False, "nginx"),
         ("create_nginx_pod_hostnetwork.json", False, True, "nginx"),
         ("create_nginx_pod_nohostnetwork.json", False, False, "nginx"),
@@ -159,11 +157,18 @@ def test_pod_creation_lifts_privileged_host_network_and_image(shared_data, filen
     assert event["pod"].startswith("nginx-deployment-")
 
 
-def test_second_container_privileged_keeps_every_image_in_raw(shared_data):
-    event = only("k8s_audit", shared_data / K8S / "create_nginx_pod_privileged_2nd_container.json")
-    images = [c["image"] for c in event["raw"]["requestObject"]["spec"]["containers"]]
-    assert images == ["nginx", "mysql:latest"]
-    assert event["privileged"] is True
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "create_nginx_pod_privileged_2nd_container.json",
+        "create_nginx_pod_no_secctx_1st_container_privileged_2nd_container.json",
+    ],
+)
+def test_each_container_of_a_pod_is_its_own_event_so_a_privileged_second_one_shows(shared_data, filename):
+    first, second = events("k8s_audit", shared_data / K8S / filename)
+    assert (first["container_image"], first["privileged"]) == ("nginx", False)
+    assert (second["container_image"], second["privileged"]) == ("mysql:latest", True)
+    assert first["raw"] is second["raw"] and first["pod"] == second["pod"]
 
 
 def test_workload_templates_and_init_containers_count_for_privileged(shared_data):
@@ -173,9 +178,10 @@ def test_workload_templates_and_init_containers_count_for_privileged(shared_data
     template = deployment["requestObject"]["spec"]["template"]["spec"]
     template["initContainers"] = [{"name": "setup", "image": "busybox", "securityContext": {"privileged": True}}]
     template["hostNetwork"] = True
-    event = only("k8s_audit", ndjson(deployment))
-    assert event["privileged"] is True and event["host_network"] is True
-    assert event["k8s_resource"] == "deployments" and "pod" not in event
+    found = events("k8s_audit", ndjson(deployment))
+    setup = next(e for e in found if e["container_image"] == "busybox")
+    assert setup["privileged"] is True and all(e["host_network"] is True for e in found)
+    assert all(e["k8s_resource"] == "deployments" and "pod" not in e for e in found)
 
 
 def test_metadata_level_events_leave_privileged_unknown(shared_data):

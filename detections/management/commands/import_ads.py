@@ -46,7 +46,7 @@ class Command(BaseCommand):
         for path in files:
             try:
                 text = decode_document(path.read_bytes())
-                result = import_strategy(text=text, path=str(path), status=status)
+                result = import_strategy(text=text, path=str(path.resolve()), status=status)
             except AdsParseError as exc:
                 failed += 1
                 self.stderr.write(f"ERROR {path}:{exc.line}: {exc.message}")
