@@ -427,7 +427,10 @@ def save_sigma_rule(
             rule._history_user = user
         rule.save()
         if linked:
-            rule.strategies.add(*linked)
+            # Replaced, and added one by one: the first strategy listed is the primary one of its alerts.
+            rule.strategies.clear()
+            for strategy in linked:
+                rule.strategies.add(strategy)
     return rule
 
 
@@ -470,5 +473,8 @@ def save_analytic_rule(
             rule.attack_ids = [str(a).strip().upper() for a in attack_ids if str(a).strip()]
         rule.save()
         if linked:
-            rule.strategies.add(*linked)
+            # Replaced, and added one by one: the first strategy listed is the primary one of its alerts.
+            rule.strategies.clear()
+            for strategy in linked:
+                rule.strategies.add(strategy)
     return rule
