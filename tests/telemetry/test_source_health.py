@@ -68,15 +68,32 @@ def test_source_health_counts_arrivals_and_rate(make_source):
     assert check_source_health() == []
 
 
-def test_purge_deletes_only_events_older_than_the_cutoff(make_source, settings):
+def test_purge_deletes_events_that_happened_and_were_stored_before_the_cutoff(make_source, settings):
     source = make_source("sensor", "zeek_conn")
     now = timezone.now()
     deliver(source, ndjson_conn(now.timestamp() - 40 * 86400, now.timestamp() - 31 * 86400, now.timestamp()))
     settings.EVENT_RETENTION_DAYS = 30
+    # Just ingested: a replay of old logs is kept, whatever its event times say.
+    assert purge_old_events() == 0
+    Event.objects.update(ingested_at=now - timedelta(days=35))
     assert purge_old_events() == 2
     assert Event.objects.count() == 1
     assert purge_old_events() == 0  # idempotent
     assert purge_events(older_than=now + timedelta(seconds=1), chunk_size=1) == 1
+
+
+def test_purge_keeps_events_that_are_evidence_of_a_match(make_source):
+    from detections.models import DetectionRule, RuleMatch
+
+    source = make_source("sensor", "zeek_conn")
+    now = timezone.now()
+    deliver(source, ndjson_conn(now.timestamp() - 40 * 86400, now.timestamp() - 39 * 86400))
+    Event.objects.update(ingested_at=now - timedelta(days=35))
+    evidence = Event.objects.order_by("time").first()
+    rule = DetectionRule.objects.create(title="t", rule_uid="t-1", kind="analytic")
+    RuleMatch.objects.create(rule=rule, dedup_key="e:1", event=evidence, time=evidence.time)
+    assert purge_events(older_than=now - timedelta(days=30)) == 1
+    assert list(Event.objects.all()) == [evidence]
 
 
 def test_rotating_the_token_retires_the_old_one(make_source, client):
