@@ -5,7 +5,7 @@ Every match is accounted for exactly once, as a SuppressionHit or as AlertEviden
 the same matches (task redelivery, the sweep, a re-run) and leave the same result.
 
 Grouping (decided here, documented in docs/alerting.md):
-- group = rule + entity (container > pod > host > source address, see
+- group = rule + entity (container > pod > workload > host > source address, see
   detections.services.detection.entity_of). A match joins the open (not closed)
   alert of its group whose [first_seen, last_seen] lies within the rule's window
   (`parameters.alert_window_seconds`, default 3600 s) of the match time, extending

@@ -110,7 +110,7 @@ class RuleMatch(models.Model):
     event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.CASCADE, related_name="matches")
     evidence_event_ids = models.JSONField(default=list, blank=True)
     time = models.DateTimeField(help_text="Event time (or window end) of the match.")
-    entity_type = models.CharField(max_length=32, blank=True)  # container, pod, host, ip, group
+    entity_type = models.CharField(max_length=32, blank=True)  # container, pod, workload, host, ip, group
     entity = models.CharField(max_length=512, blank=True)
     fields = models.JSONField(default=dict, blank=True, help_text="Matched/group-by field values, for triage.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -87,14 +87,39 @@ class DetectionOutcome:
 # --------------------------------------------------------------------------- matches
 
 
+# Kubernetes resources whose pods are created from a template: an audit event about one is about
+# the workload (`payments/deployments/implant`), not about the address the API call came from.
+WORKLOAD_RESOURCES = frozenset(
+    {"deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "cronjobs", "replicationcontrollers"}
+)
+
+
+def workload_of(event: dict[str, Any]) -> str | None:
+    """`namespace/resource/name` for an audit event about a named workload, else None."""
+    resource = event.get("k8s_resource")
+    name = event.get("k8s_object_name")
+    if resource not in WORKLOAD_RESOURCES or not name:
+        return None
+    namespace = event.get("namespace")
+    return f"{namespace}/{resource}/{name}" if namespace else f"{resource}/{name}"
+
+
 def entity_of(event: dict[str, Any]) -> tuple[str, str]:
-    """Who a match is about: container > pod > host > source address (alerts group on it)."""
+    """Who a match is about (alerts group on it): container > pod > workload > host > source address.
+
+    Runtime events name their container; Kubernetes audit events about a pod (or its exec/attach
+    subresource) name `namespace/pod`, about a Deployment, DaemonSet, ... `namespace/resource/name`;
+    the caller's address is left for API objects that are neither.
+    """
     container = event.get("container_id") or event.get("container_name")
     if container:
         return "container", str(container)
     if event.get("pod"):
         namespace = event.get("namespace") or ""
         return "pod", f"{namespace}/{event['pod']}" if namespace else str(event["pod"])
+    workload = workload_of(event)
+    if workload:
+        return "workload", workload
     if event.get("host"):
         return "host", str(event["host"])
     if event.get("src_ip"):

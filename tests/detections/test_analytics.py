@@ -409,6 +409,17 @@ def test_a_listed_address_calling_the_kubernetes_api_is_never_an_empty_entity(ze
     ]
 
 
+def test_a_listed_address_changing_a_workload_names_the_workload(zeek, bad_list):
+    # entity_of's order for audit events: a named workload outranks the caller's address.
+    at = T0 + timedelta(minutes=1)
+    audit = {"time": at, "kind": "k8s_audit", "k8s_verb": "create", "k8s_resource": "deployments"}
+    store(zeek, [{**audit, "src_ip": "198.51.100.200", "namespace": "payments", "k8s_object_name": "implant"}])
+
+    matches = evaluate(analytic("indicator_match"))
+
+    assert [(m.entity_type, m.entity) for m in matches] == [("workload", "payments/deployments/implant")]
+
+
 def test_indicator_entities_follow_the_canonical_order_container_pod_host_local_address(zeek, bad_list):
     at = T0 + timedelta(minutes=1)
     store(

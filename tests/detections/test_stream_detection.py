@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from detections.models import BatchDetection, DetectionRule, DetectionRun, RuleMatch
-from detections.services.detection import MatchSpec, pending_batches, record_matches, run_retro_hunt
+from detections.services.detection import MatchSpec, entity_of, pending_batches, record_matches, run_retro_hunt
 from detections.tasks import detect_batch, detect_pending_events
 from telemetry.models import Event, IngestBatch
 from triage.models import Alert, AlertEvidence
@@ -70,6 +70,67 @@ def test_ingested_batch_is_detected_then_alerted(k8s_rules, django_capture_on_co
     alert = Alert.objects.get(rule=exec_rule)
     assert alert.title == "Potential Remote Command Execution In Pod Container on default/web-1"
     assert alert.count == 1 and alert.first_seen == T0 + minutes(1)
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        # runtime events: the container, whatever else they name
+        (
+            {"container_id": "5fe7199a2509", "pod": "web-1", "namespace": "default", "host": "n1"},
+            ("container", "5fe7199a2509"),
+        ),
+        ({"container_name": "web", "host": "n1", "src_ip": "10.0.0.1"}, ("container", "web")),
+        # Kubernetes audit: a pod (also its exec subresource) is the pod ...
+        (
+            {
+                "k8s_resource": "pods",
+                "k8s_object_name": "web-1",
+                "pod": "web-1",
+                "namespace": "default",
+                "src_ip": "10.10.0.91",
+            },
+            ("pod", "default/web-1"),
+        ),
+        # ... a workload is namespace/resource/name, never the caller's address
+        (
+            {
+                "k8s_resource": "deployments",
+                "k8s_object_name": "implant",
+                "namespace": "payments",
+                "src_ip": "10.10.0.77",
+            },
+            ("workload", "payments/deployments/implant"),
+        ),
+        (
+            {"k8s_resource": "cronjobs", "k8s_object_name": "backup", "namespace": "ops", "src_ip": "10.0.0.1"},
+            ("workload", "ops/cronjobs/backup"),
+        ),
+        # other API objects, and a workload without a name (list, generateName), keep the caller
+        (
+            {"k8s_resource": "secrets", "k8s_object_name": "db", "namespace": "ops", "src_ip": "10.0.0.1"},
+            ("ip", "10.0.0.1"),
+        ),
+        ({"k8s_resource": "deployments", "namespace": "ops", "src_ip": "10.0.0.1"}, ("ip", "10.0.0.1")),
+        ({"host": "lab-node-2", "src_ip": "10.0.0.1"}, ("host", "lab-node-2")),
+        ({}, ("", "")),
+    ],
+)
+def test_entity_precedence_is_container_pod_workload_host_address(event, expected):
+    assert entity_of(event) == expected
+
+
+def test_a_workload_event_names_the_workload_not_the_callers_address(k8s_rules, django_capture_on_commit_callbacks):
+    _, deleted_rule = k8s_rules
+    line = audit_line(
+        verb="delete", resource="deployments", name="implant", namespace="payments", api_group="apps", ip="10.10.0.77"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_lines(k8s_source(), [line])
+    match = RuleMatch.objects.get(rule=deleted_rule)
+    assert (match.entity_type, match.entity) == ("workload", "payments/deployments/implant")
+    alert = Alert.objects.get(rule=deleted_rule)
+    assert (alert.entity_type, alert.entity) == ("workload", "payments/deployments/implant")
 
 
 RAW_FIELDS_RULE = """title: Deployment deleted with kubectl

@@ -9,9 +9,10 @@ then returns only the events holding a hit.
 One match per (indicator, local entity, window of `window_seconds`), with the
 events as evidence: a beacon to a listed address is one finding, not thousands.
 The entity follows detections.services.detection.entity_of's order (container >
-namespace/pod > host > address), the address being the local side of the event
-(the one that is not the indicator), else the matched address itself: kubectl
-from a listed address outside names only that address, and an entity is never empty.
+namespace/pod > namespace/resource/name of a workload > host > address), the address
+being the local side of the event (the one that is not the indicator), else the matched
+address itself: kubectl from a listed address outside names the workload it changed, or
+only that address when it names none, and an entity is never empty.
 Not for importing lists (detections.services.indicators).
 """
 
@@ -24,6 +25,7 @@ import polars as pl
 from django.db.models import Q
 
 from detections.models import Indicator, IndicatorList
+from detections.services.detection import WORKLOAD_RESOURCES
 
 from .base import MatchSpec, Parameter, load_events, lookup_networks, match_key
 
@@ -144,6 +146,8 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
                     "container_name": pl.String,
                     "pod": pl.String,
                     "namespace": pl.String,
+                    "k8s_resource": pl.String,
+                    "k8s_object_name": pl.String,
                     "host": pl.String,
                 },
                 start=window_start,
@@ -158,8 +162,9 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
     src_hit = pl.col("src_ip").is_in(hit_values)
     dst_hit = pl.col("dst_ip").is_in(hit_values)
     dns_hit = pl.col("dns_query").is_in(hit_values)
-    # Who talked to the indicator, in entity_of's order: container > namespace/pod > host > the
-    # local address (the side that is not the indicator) > the matched address itself.
+    # Who talked to the indicator, in entity_of's order: container > namespace/pod >
+    # namespace/resource/name of a workload > host > the local address (the side that is not the
+    # indicator) > the matched address itself.
     container = pl.coalesce(pl.col("container_id").replace("", None), pl.col("container_name").replace("", None))
     pod = pl.col("pod").replace("", None)
     namespace = pl.col("namespace").replace("", None)
@@ -167,6 +172,17 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
         pl.when(namespace.is_not_null() & pod.is_not_null())
         .then(pl.concat_str(namespace, pl.lit("/"), pod))
         .otherwise(pod)
+    )
+    workload_name = pl.col("k8s_object_name").replace("", None)
+    workload_path = pl.concat_str(pl.col("k8s_resource"), pl.lit("/"), workload_name)
+    workload = (
+        pl.when(pl.col("k8s_resource").is_in(list(WORKLOAD_RESOURCES)) & workload_name.is_not_null())
+        .then(
+            pl.when(namespace.is_not_null())
+            .then(pl.concat_str(namespace, pl.lit("/"), workload_path))
+            .otherwise(workload_path)
+        )
+        .otherwise(pl.lit(None, dtype=pl.String))
     )
     host = pl.col("host").replace("", None)
     local_ip = pl.when(src_hit & ~dst_hit).then(pl.col("dst_ip")).otherwise(pl.col("src_ip")).replace("", None)
@@ -190,11 +206,13 @@ def evaluate(rule, window_start: datetime, window_end: datetime, params: dict) -
         .with_columns(
             # The matched value itself when nothing local is named (a domain only for a DNS
             # record without any address, which producers do not write).
-            entity=pl.coalesce(container, pod, host, local_ip, pl.col("value")),
+            entity=pl.coalesce(container, pod, workload, host, local_ip, pl.col("value")),
             entity_type=pl.when(container.is_not_null())
             .then(pl.lit("container"))
             .when(pod.is_not_null())
             .then(pl.lit("pod"))
+            .when(workload.is_not_null())
+            .then(pl.lit("workload"))
             .when(host.is_not_null())
             .then(pl.lit("host"))
             .when(local_ip.is_not_null() | (pl.col("field") != "dns_query"))
