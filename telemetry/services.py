@@ -162,6 +162,9 @@ def purge_events(*, older_than: datetime, chunk_size: int = 10_000) -> int:
 # --------------------------------------------------------------------------- reading deliveries
 
 
+GZIP_READ_BYTES = 16 * 1024
+
+
 class MeteredReader(io.RawIOBase):
     """Reads from `inner`, counting bytes: reports progress and enforces a size bound.
 
@@ -169,11 +172,23 @@ class MeteredReader(io.RawIOBase):
     parser that turns read errors into one rejected line cannot swallow them.
     """
 
-    def __init__(self, inner: IO[bytes], *, limit: int | None, what: str, on_read: Callable[[int], Any] | None = None):
+    def __init__(
+        self,
+        inner: IO[bytes],
+        *,
+        limit: int | None,
+        what: str,
+        on_read: Callable[[int], Any] | None = None,
+        corrupt_ends_input: bool = False,
+    ):
         super().__init__()
         self._inner = inner
         self.limit = limit
         self.what = what
+        # A truncated or corrupt gzip layer ends the input where it breaks (and says so) instead of
+        # failing the delivery: the records decoded before the break are good and are kept.
+        self.corrupt_ends_input = corrupt_ends_input
+        self.corruption: str | None = None
         self._on_read = on_read
         self.count = 0
         self.exceeded = False
@@ -183,10 +198,15 @@ class MeteredReader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         try:
-            chunk = self._inner.read(len(buffer))
+            # A gzip layer is read in small pieces: when the stream breaks, gzip discards what it
+            # decompressed in the failing call, so small calls keep all but the last piece.
+            chunk = self._inner.read(min(len(buffer), GZIP_READ_BYTES) if self.corrupt_ends_input else len(buffer))
         except IngestError:
             raise
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            if self.corrupt_ends_input:
+                self.corruption = f"{self.what} is truncated or corrupt here, the rest was not read: {exc}"
+                return 0
             raise DeliveryUnreadable(f"{self.what} could not be read: {exc}")
         size = len(chunk)
         buffer[:size] = chunk
@@ -217,7 +237,11 @@ def open_delivery(
         if reader.peek(2)[:2] != GZIP_MAGIC:
             break
         decompressed = gzip.GzipFile(fileobj=reader, mode="rb")
-        meters.append(MeteredReader(decompressed, limit=max_decompressed_bytes, what="decompressed delivery"))
+        meters.append(
+            MeteredReader(
+                decompressed, limit=max_decompressed_bytes, what="decompressed delivery", corrupt_ends_input=True
+            )
+        )
         reader = io.BufferedReader(meters[-1], buffer_size=1 << 20)
     else:
         if reader.peek(2)[:2] == GZIP_MAGIC:
@@ -622,7 +646,8 @@ def ingest_stream(
         writer_class = {"postgresql": _PostgresWriter, "sqlite": _SqliteWriter}.get(connection.vendor, _OrmWriter)
         writer = writer_class(source=source, batch=batch, ingested_at=ingested_at)
         latest_time: datetime | None = None
-        rows = _rows(source, parser.parse_stream(reader), report, keep_raw=writer.needs_raw)
+        lines_seen = [0]
+        rows = _rows(source, parser.parse_stream(reader), report, keep_raw=writer.needs_raw, lines_seen=lines_seen)
         chunks = _Prefetched(_encoded_chunks(rows, writer))
         try:
             for size, encoded in chunks:
@@ -637,6 +662,10 @@ def ingest_stream(
         for meter in meters:  # in case a parser swallowed the exception
             if meter.exceeded:
                 raise DeliveryTooLarge(f"{meter.what} is larger than {meter.limit} bytes")
+            if meter.corruption:
+                if not lines_seen[0]:  # broken from the start: nothing good to keep, the delivery is unreadable
+                    raise DeliveryUnreadable(meter.corruption)
+                _reject(report, lines_seen[0] + 1, meter.corruption)
 
         batch.accepted, batch.duplicates, batch.rejected = report.accepted, report.duplicates, report.rejected
         batch.rejections = report.rejections
@@ -648,7 +677,14 @@ def ingest_stream(
     return report
 
 
-def _rows(source: Source, items: Iterable[ParsedRecord | RecordError], report: IngestReport, *, keep_raw: bool):
+def _rows(
+    source: Source,
+    items: Iterable[ParsedRecord | RecordError],
+    report: IngestReport,
+    *,
+    keep_raw: bool,
+    lines_seen: list[int] | None = None,
+):
     """Valid records as rows to store; rejections recorded on the report (capped) as they come.
 
     Unless the writer needs it, a row keeps its raw record as JSON text only: parsed
@@ -671,6 +707,8 @@ def _rows(source: Source, items: Iterable[ParsedRecord | RecordError], report: I
             _reject(report, seen_line + 1, f"parser failed, rest of delivery not read: {type(exc).__name__}: {exc}")
             return
         seen_line = item.line
+        if lines_seen is not None:
+            lines_seen[0] = seen_line
         if isinstance(item, RecordError):
             _reject(report, item.line, item.reason)
             continue

@@ -271,10 +271,23 @@ def test_gzip_bomb_is_413_and_nothing_is_stored(k8s, shared_data, settings):
     assert not Event.objects.exists() and not IngestBatch.objects.exists()
 
 
-def test_broken_gzip_is_400_and_nothing_is_stored(k8s):
-    response = post(k8s, gzip.compress(b'{"a": 1}\n' * 1000)[:-40], content_type="application/gzip")
+def test_unreadable_gzip_is_400_and_nothing_is_stored(k8s):
+    response = post(k8s, b"\x1f\x8b" + b"not deflate at all" * 10, content_type="application/gzip")
     assert response.status_code == 400
-    assert response.json()["detail"]
+    assert "truncated or corrupt" in response.json()["detail"]
+    assert not Event.objects.exists()
+
+
+def test_truncated_gzip_keeps_the_records_before_the_break_and_reports_it(k8s):
+    lines = b"".join(
+        b'{"kind":"Event","verb":"get","auditID":"a-%d","stageTimestamp":"2026-11-20T10:00:00Z"}\n' % i
+        for i in range(3000)
+    )
+    response = post(k8s, gzip.compress(lines)[:-200], content_type="application/gzip")
+    body = response.json()
+    assert response.status_code == 201, body
+    assert 0 < body["accepted"] < 3000 and Event.objects.count() == body["accepted"]
+    assert any("truncated or corrupt" in r["reason"] for r in body["rejections"])
 
 
 def test_the_ingest_endpoint_is_in_the_openapi_schema(client, analyst):

@@ -97,10 +97,12 @@ def test_unreadable_files_fail_the_command_but_not_the_other_files(make_source, 
     truncated = tmp_path / "broken.log.gz"
     truncated.write_bytes(gzip.compress((shared_data / "zeek-rita" / "proxy" / "conn.log").read_bytes())[:-100])
     good = str(shared_data / "zeek-rita" / "open_conns" / "open" / "conn.log")
-    with pytest.raises(CommandError, match="2 of 3 file"):
+    with pytest.raises(CommandError, match="1 of 3 file"):
         ingest("--source", "sensor-conn", str(tmp_path / "missing.log"), str(truncated), good)
-    # The good file is stored; nothing of the truncated one is.
-    assert list(IngestBatch.objects.values_list("filename", flat=True)) == ["conn.log"]
+    # The good file is stored; so are the records of the truncated one before the break.
+    assert sorted(IngestBatch.objects.values_list("filename", flat=True)) == ["broken.log.gz", "conn.log"]
+    broken = IngestBatch.objects.get(filename="broken.log.gz")
+    assert broken.accepted > 0 and "truncated or corrupt" in broken.rejections[-1]["reason"]
 
 
 def test_progress_bar_goes_to_stderr_for_large_files(make_source, shared_data, capsys, monkeypatch):
