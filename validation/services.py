@@ -158,7 +158,8 @@ def _run_windowed_detections(source_ids: list[int]) -> list[int]:
 
 
 def _entity_matches(expected: str, actual: str) -> bool:
-    return not expected or fnmatchcase(actual, expected) or expected in actual
+    """The expected entity exactly, or a glob of it (`payments/implant-*`); empty means any entity."""
+    return not expected or fnmatchcase(actual, expected)
 
 
 def _judge(scenario: Scenario, observed: list[ObservedAlert], suppressed: list[str], rejected: int) -> ScenarioOutcome:
@@ -181,6 +182,13 @@ def _judge(scenario: Scenario, observed: list[ObservedAlert], suppressed: list[s
         reason = "; ".join(problems)
     elif scenario.kind == "attack":
         reason = "raised " + ", ".join(f"{a.rule_title} on {a.entity}" for a in observed)
+        extra = [
+            a
+            for a in observed
+            if not any(a.rule == e.rule and _entity_matches(e.entity, a.entity) for e in scenario.expected_alerts)
+        ]
+        if extra:  # reported, not failed: an attack may rightly trip more rules than the scenario names
+            reason += f" ({len(extra)} beyond the expected ones)"
     else:
         reason = "no alert" + (f"; suppressed as documented: {', '.join(suppressed)}" if suppressed else "")
     return ScenarioOutcome(scenario, not problems, reason, observed, suppressed, rejected)

@@ -14,7 +14,7 @@ from pathlib import Path
 from django.db import transaction
 from simple_history.utils import bulk_update_with_history
 
-from detections.attack_catalogue import AttackCatalogue, read_catalogue
+from detections.attack_catalogue import AttackCatalogue, CatalogueError, read_catalogue
 from detections.models import StrategyTechnique, Tactic, Technique
 from detections.services.suggest import forget_technique_vectors
 
@@ -51,6 +51,9 @@ def load_attack_catalogue(*, path: str | Path | None = None) -> AttackLoadSummar
     """Upsert the catalogue from `path` (STIX bundle) or the packaged ATT&CK release; safe to run again."""
     started = time.perf_counter()
     catalogue = read_catalogue(path)
+    if not catalogue.techniques:
+        # A bundle without techniques is the wrong file (another domain, a partial export), not an empty ATT&CK.
+        raise CatalogueError(f"{path or 'the packaged catalogue'} contains no ATT&CK techniques; nothing was loaded")
     tactic_ids = _upsert_tactics(catalogue)
     created, updated = _upsert_techniques(catalogue)
     technique_ids = dict(Technique.objects.values_list("attack_id", "id"))

@@ -12,8 +12,10 @@ No Django here: parsers are pure and tested without a database.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
+import ipaddress
 import json
 import math
 import re
@@ -244,6 +246,24 @@ def build_event(*, time: Any, kind: str, raw: dict[str, Any], **fields: Any) -> 
     return event
 
 
+@functools.lru_cache(maxsize=65_536)
+def to_ip(value: Any) -> str | None:
+    """An IP address in its normal text form, or None: "X10.0.0.238" is not an address.
+
+    Cached because addresses repeat heavily within telemetry; detections compare these
+    columns with CIDRs and indicator lists, so only real addresses may reach them.
+    """
+    text = value if isinstance(value, str) else to_str(value)
+    if not text:
+        return None
+    try:
+        return str(ipaddress.ip_address(text.strip().split("%", 1)[0]))  # drop an IPv6 zone id (fe80::1%eth0)
+    except ValueError:
+        return None
+
+
+_IP_FIELDS = frozenset({"src_ip", "dst_ip"})
+
 # canonical field -> (coercion, (low, high) for integers); time, kind and raw are build_event's own arguments.
 _FIELD_COERCION: dict[str, tuple[Any, tuple[int, int] | None]] = {
     name: (
@@ -253,6 +273,8 @@ _FIELD_COERCION: dict[str, tuple[Any, tuple[int, int] | None]] = {
         if name in schema.FLOAT_FIELDS
         else (to_bool, None)
         if name in schema.BOOL_FIELDS
+        else (to_ip, None)
+        if name in _IP_FIELDS
         else (to_str, None)
     )
     for name in schema.CANONICAL_FIELDS

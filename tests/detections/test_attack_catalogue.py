@@ -187,3 +187,13 @@ def test_load_attack_command_reads_a_stix_file():
 def test_load_attack_command_refuses_a_missing_file(tmp_path):
     with pytest.raises(CommandError, match="cannot read JSON"):
         call_command("load_attack", str(tmp_path / "missing.json"))
+
+
+@pytest.mark.django_db
+def test_a_bundle_without_techniques_is_refused(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    bundle = tmp_path / "empty.json"
+    bundle.write_text('{"type": "bundle", "id": "bundle--1", "objects": []}')
+    with pytest.raises(CommandError, match="no ATT&CK techniques"):
+        call_command("load_attack", str(bundle))

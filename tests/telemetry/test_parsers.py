@@ -838,3 +838,11 @@ def test_generic_json_kind_defaults_to_other_and_must_be_a_known_kind():
     with pytest.raises(RecordRejected, match="kind 'weird'"):
         parser.parse_object({"ts": 1735689600, "type": "weird"})
     assert get_parser("generic_json").parse_object({"time": 1735689600})[0]["kind"] == "other"
+
+
+def test_address_columns_hold_only_real_addresses():
+    header = b"#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n"
+    row = b"1700000000.0\tC1\tX10.0.0.238\t1234\tfe80::1%eth0\t80\ttcp\n"
+    (event,) = events("zeek_conn", header + row)
+    assert "src_ip" not in event and event["raw"]["id.orig_h"] == "X10.0.0.238"
+    assert event["dst_ip"] == "fe80::1"

@@ -4,6 +4,8 @@ Each test replays one strategy's scenarios (validation/scenarios/<slug>/) throug
 pipeline (parse -> store -> detect -> suppress -> alert) in an isolated, rolled-back store.
 """
 
+from fnmatch import fnmatchcase
+
 import pytest
 from django.core.management import call_command
 
@@ -44,7 +46,9 @@ def test_every_scenario_of_the_strategy_passes(library, slug):
         if scenario.kind == "attack":
             observed = {(a["rule"], a["entity"]) for a in result.actual}
             for expected in scenario.expected_alerts:
-                assert any(rule == expected.rule and expected.entity in entity for rule, entity in observed), (
+                assert any(
+                    rule == expected.rule and fnmatchcase(entity, expected.entity) for rule, entity in observed
+                ), (
                     scenario.key,
                     expected,
                 )
