@@ -124,3 +124,10 @@ class JsonErrorsMixin:
             request.accepted_renderer = renderers.JSONRenderer()
             request.accepted_media_type = "application/json"
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+def api_not_found(request, *args, **kwargs):
+    """Unknown paths under /api/ answer like the rest of the API: JSON with a detail, not an HTML page."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"detail": f"No API endpoint at {request.path}."}, status=404)

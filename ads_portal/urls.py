@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import healthz
+from ads_portal.api import api_not_found
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="detections:strategy_list", permanent=False), name="home"),
@@ -18,4 +19,5 @@ urlpatterns = [
     path("validation/", include("validation.urls")),
     path("api/v1/", include("ads_portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    re_path(r"^api/", api_not_found),  # last: only paths no API route took
 ]

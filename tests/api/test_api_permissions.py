@@ -110,3 +110,9 @@ def test_http_basic_authentication_is_accepted(client, analyst):
 def test_a_session_login_is_accepted(client, analyst):
     client.force_login(analyst)
     assert client.get("/api/v1/alerts/").status_code == 200
+
+
+def test_unknown_api_paths_answer_json_404(client):
+    response = client.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("No API endpoint at /api/v1/no-such-thing/")
