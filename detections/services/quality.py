@@ -298,6 +298,9 @@ def _check_attack(strategy: Strategy) -> list[Finding]:
         ]
     findings = []
     live = []
+    # A revoked id's tactics and platforms are judged against its replacement, which the
+    # document means: the revocation itself is already an error of its own.
+    replacements = []
     for mapping in mappings:
         attack_id = mapping.attack_id.strip().upper()
         technique = mapping.technique or (
@@ -318,6 +321,7 @@ def _check_attack(strategy: Strategy) -> list[Finding]:
         if technique.is_revoked:
             replacement = _current(technique)
             if replacement:
+                replacements.append(replacement)
                 findings.append(
                     Finding(
                         "error",
@@ -350,9 +354,10 @@ def _check_attack(strategy: Strategy) -> list[Finding]:
             )
         findings += _check_name(mapping.name_as_written, technique)
         live.append(technique)
+    if live or replacements:
+        findings += _check_tactics(strategy, live + replacements)
+        findings += _check_platforms(strategy, live + replacements)
     if live:
-        findings += _check_tactics(strategy, live)
-        findings += _check_platforms(strategy, live)
         findings += _check_fit(strategy, live)
     return findings
 

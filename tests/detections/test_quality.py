@@ -378,3 +378,14 @@ def test_technique_vectors_are_built_once_until_the_catalogue_is_loaded_again(at
     assert suggest._technique_vectors() is first
     load_attack_catalogue()
     assert suggest._technique_vectors() is not first
+
+
+def test_a_revoked_ids_tactics_are_judged_against_its_replacement(attack_catalogue):
+    # Execution belongs to the revoked T1086 (now T1059.001), not to the DNS technique beside it.
+    strategy = complete_strategy(
+        attack_id="T1071.004", name="DNS", tactics=["Command and Control", "Execution"], platforms=["Windows"]
+    )
+    StrategyTechnique.objects.create(strategy=strategy, order=1, attack_id="T1086", name_as_written="PowerShell")
+    codes = findings_by_code(strategy)
+    assert "technique-revoked" in codes
+    assert "tactic-mismatch" not in codes and "platform-mismatch" not in codes
