@@ -210,6 +210,13 @@ _INT_RANGES = {
     "dst_port": (0, 65535),
     "icmp_type": (0, 255),
     "icmp_code": (0, 255),
+    # Counts cannot be negative: a negative byte count would hide volume from the analytics.
+    "bytes_out": (0, 2**63 - 1),
+    "bytes_in": (0, 2**63 - 1),
+    "packets_out": (0, 2**63 - 1),
+    "packets_in": (0, 2**63 - 1),
+    "memory_bytes": (0, 2**63 - 1),
+    "process_pid": (0, 2**63 - 1),
 }
 _INT64 = (-(2**63), 2**63 - 1)
 

@@ -844,5 +844,7 @@ def test_address_columns_hold_only_real_addresses():
     header = b"#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n"
     row = b"1700000000.0\tC1\tX10.0.0.238\t1234\tfe80::1%eth0\t80\ttcp\n"
     (event,) = events("zeek_conn", header + row)
+    negative = events("zeek_conn", b'{"ts": 1700000000.0, "id.orig_h": "10.0.0.1", "orig_bytes": -5}\n')[0]
+    assert "bytes_out" not in negative  # a count cannot be negative
     assert "src_ip" not in event and event["raw"]["id.orig_h"] == "X10.0.0.238"
     assert event["dst_ip"] == "fe80::1"
