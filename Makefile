@@ -25,6 +25,7 @@ demo: install
 	$(PY) manage.py load_attack
 	$(PY) manage.py load_library
 	$(PY) manage.py load_demo_telemetry
+	-$(PY) manage.py validate_strategies --no-load
 	@echo "Demo users (log in at http://$(HOST):$(PORT)/):"
 	$(PY) manage.py create_demo_users
 	$(PY) manage.py collectstatic --noinput -v0
