@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from celery import shared_task
 from django.db import OperationalError
 
-from detections.services.detection import pending_batches, run_retro_hunt, run_stream_detection
+from detections.services.detection import fill_retro_hunt, pending_batches, run_retro_hunt, run_stream_detection
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,17 @@ def detect_pending_events() -> list[int]:
 
 
 @shared_task(name="detections.tasks.retro_hunt", **_RETRYING)
-def retro_hunt(rule_id: int, start_iso: str, end_iso: str) -> int:
-    """Run one rule over the events stored between two ISO 8601 instants."""
+def retro_hunt(
+    rule_id: int | None = None, start_iso: str | None = None, end_iso: str | None = None, *, run_id: int | None = None
+) -> int | None:
+    """Fill the retro-hunt run `run_id` (created by start_retro_hunt), once.
+
+    Messages queued before runs were created up front carry (rule_id, start_iso, end_iso)
+    instead: they run one rule over the events stored between two ISO 8601 instants in a new run.
+    """
+    if run_id is not None:
+        run = fill_retro_hunt(run_id=run_id)
+        return run.pk if run is not None else None
     run = run_retro_hunt(rule_id=rule_id, start=_aware(start_iso), end=_aware(end_iso))
     return run.pk
 

@@ -222,12 +222,8 @@ class RetroHuntSerializer(serializers.Serializer):
 
 
 class RetroHuntQueuedSerializer(serializers.Serializer):
-    task_id = serializers.CharField()
-    run = serializers.IntegerField(
-        allow_null=True,
-        help_text="Id of the DetectionRun when it is already known (tasks run in-process); "
-        "otherwise find it under `runs`.",
-    )
+    task_id = serializers.CharField(help_text="The Celery task that fills the run.")
+    run = serializers.IntegerField(help_text="Id of the DetectionRun, created with status running before the task.")
     runs = serializers.CharField(help_text="The runs list filtered to this rule's retro-hunts.")
 
 

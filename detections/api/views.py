@@ -1,7 +1,7 @@
 """REST API v1 of the detections app: strategies, rules and detection runs.
 
 Thin views: they read the request, call detections.services (import, export, lifecycle,
-quality, save_sigma_rule, the retro-hunt task) and render. Permissions are the Django
+quality, save_sigma_rule, start_retro_hunt) and render. Permissions are the Django
 model permissions of the roles (accounts.roles): analysts read, engineers change.
 Not here: ingest (telemetry.api), alerts and suppressions (triage.api).
 """
@@ -47,6 +47,7 @@ from detections.api.serializers import (
 )
 from detections.models import DetectionRule, DetectionRun, Strategy
 from detections.selectors import filter_strategies
+from detections.services.detection import retro_hunt_task_id, start_retro_hunt
 from detections.services.lifecycle import transition_strategy
 from detections.services.quality import quality_report
 from detections.services.rules import RuleValidationError, parse_sigma_rule, save_analytic_rule, save_sigma_rule
@@ -395,8 +396,9 @@ class RuleViewSet(
     @extend_schema(
         summary="Retro-hunt: run the rule over stored events",
         description=(
-            "Queues the `detections.tasks.retro_hunt` task over events with start <= time < end "
-            "(at most 31 days). The run appears under /api/v1/runs/ (kind retro_hunt); its new matches go to triage."
+            "Creates the run (kind retro_hunt, status running) and queues the `detections.tasks.retro_hunt` task "
+            "that fills it from events with start <= time < end (at most 31 days). Follow it at "
+            "/api/v1/runs/<run>/; its new matches go to triage."
         ),
         request=RetroHuntSerializer,
         responses={
@@ -408,22 +410,16 @@ class RuleViewSet(
     )
     @action(detail=True, methods=["post"], url_path="retro-hunt", parser_classes=[parsers.JSONParser])
     def retro_hunt(self, request, pk=None):
-        from celery.result import EagerResult
-
-        from detections.tasks import retro_hunt
-
         rule = self.get_object()
         serializer = RetroHuntSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         if rule.kind != DetectionRule.Kind.SIGMA:
             raise ValidationError({"detail": "Only single-event Sigma rules can be retro-hunted."})
         start, end = serializer.validated_data["start"], serializer.validated_data["end"]
-        result = retro_hunt.delay(rule.pk, start.isoformat(), end.isoformat())
-        # The service creates the run inside the task, so its id is known only when the task ran here.
-        run_id = result.result if isinstance(result, EagerResult) else None
+        run = start_retro_hunt(rule=rule, start=start, end=end)
         runs = reverse("api-run-list") + "?" + urlencode({"kind": DetectionRun.Kind.RETRO_HUNT, "rule": rule.pk})
         return Response(
-            {"task_id": result.id, "run": run_id, "runs": request.build_absolute_uri(runs)},
+            {"task_id": retro_hunt_task_id(run.pk), "run": run.pk, "runs": request.build_absolute_uri(runs)},
             status=status.HTTP_202_ACCEPTED,
         )
 

@@ -1,7 +1,9 @@
 """Single-event detection: run Sigma rules over stored events and record their matches.
 
     run_stream_detection(batch_id=...)     one ingest batch, once (the durable queue's consumer)
-    run_retro_hunt(rule_id=..., start=..., end=...)   one rule over past events
+    start_retro_hunt(rule=..., start=..., end=...)    create a hunt's run, queue its task
+    fill_retro_hunt(run_id=...)                       the task: hunt that run's rule, once
+    run_retro_hunt(rule_id=..., start=..., end=...)   one rule over past events, here
     detect_events(events=..., rules=..., run=...)      the shared core: events -> matches
     record_matches(rule=..., matches=[MatchSpec], run=...)   idempotent RuleMatch rows
 
@@ -517,37 +519,94 @@ def run_stream_detection(*, batch_id: int) -> DetectionRun | None:
     return run
 
 
+def start_retro_hunt(*, rule: DetectionRule, start: datetime, end: datetime) -> DetectionRun:
+    """Create the hunt's run (status running, its window and rule) and queue the task that fills it.
+
+    The run exists before the task does, so callers can answer with its id whether the task
+    runs in-process (eager) or on a worker. The message is sent once the run is committed:
+    a worker must never receive the id of a run it cannot read yet.
+    """
+    with transaction.atomic():
+        run = DetectionRun.objects.create(kind=DetectionRun.Kind.RETRO_HUNT, window_start=start, window_end=end)
+        run.rules.set([rule])
+        transaction.on_commit(lambda: _queue_retro_hunt(run.pk))
+    return run
+
+
+def retro_hunt_task_id(run_id: int) -> str:
+    """The Celery task id of a run's hunt: one per run, so the message and the run name each other."""
+    return f"retro-hunt-{run_id}"
+
+
+def _queue_retro_hunt(run_id: int) -> None:
+    from detections.tasks import retro_hunt  # tasks import this module
+
+    try:
+        retro_hunt.apply_async(kwargs={"run_id": run_id}, task_id=retro_hunt_task_id(run_id))
+    except Exception as exc:
+        # A broker that refuses the message must not leave a run "running" forever.
+        DetectionRun.objects.filter(pk=run_id, status=DetectionRun.Status.RUNNING).update(
+            status=DetectionRun.Status.FAILED,
+            errors=[{"rule_id": None, "rule_title": "", "error": f"not queued: {type(exc).__name__}: {exc}"[:2000]}],
+            finished_at=timezone.now(),
+        )
+        raise
+
+
 def run_retro_hunt(*, rule_id: int, start: datetime, end: datetime) -> DetectionRun:
-    """Run one rule (whatever its status) over stored events with start <= time < end.
+    """Run one rule (whatever its status) over stored events with start <= time < end, here.
 
     Matches already recorded (by streaming or an earlier hunt) are not recorded again,
-    so only what is new goes to triage.
+    so only what is new goes to triage. (Task messages queued before runs were created
+    up front, by start_retro_hunt, come here.)
     """
-    started = time_module.monotonic()
     rule = DetectionRule.objects.get(pk=rule_id)
     run = DetectionRun.objects.create(kind=DetectionRun.Kind.RETRO_HUNT, window_start=start, window_end=end)
-    try:
-        with transaction.atomic():
-            # Only the sources the rule is meant for: scanning the rest would only inflate the count.
-            formats = formats_for_logsource(rule.logsource_product, rule.logsource_category, rule.logsource_service)
-            events = Event.objects.filter(time__gte=start, time__lt=end, source__format__in=formats)
-            outcome = detect_events(events_queryset_or_batch=events, rules=[rule], run=run)
-            outcome.window_start, outcome.window_end = start, end
-            if rule.kind != DetectionRule.Kind.SIGMA:
-                outcome.errors.append(_error(rule, "only single-event Sigma rules can be retro-hunted"))
-            _finish_run(run, outcome, started, [rule])
+    run.rules.set([rule])
+    return fill_retro_hunt(run_id=run.pk)
+
+
+def fill_retro_hunt(*, run_id: int) -> DetectionRun | None:
+    """Hunt a running retro-hunt run's rule over its window; a finished run is returned as it is.
+
+    The run row is locked for the hunt, so a redelivered message waits for the first and
+    then finds the run finished. A worker killed mid-hunt rolls back the matches with the
+    run's figures, and the redelivery starts over. Returns None for a run that no longer exists.
+    """
+    started = time_module.monotonic()
+    with transaction.atomic():
+        run = DetectionRun.objects.select_for_update().filter(pk=run_id, kind=DetectionRun.Kind.RETRO_HUNT).first()
+        if run is None or run.status != DetectionRun.Status.RUNNING:
+            return run
+        rule = run.rules.first()
+        if rule is None:
+            run.status, run.finished_at = DetectionRun.Status.FAILED, timezone.now()
+            run.errors = [{"rule_id": None, "rule_title": "", "error": "the rule was deleted before the hunt ran"}]
+            run.save()
+            return run
+        start, end = run.window_start, run.window_end
+        try:
+            with transaction.atomic():
+                # Only the sources the rule is meant for: scanning the rest would only inflate the count.
+                formats = formats_for_logsource(rule.logsource_product, rule.logsource_category, rule.logsource_service)
+                events = Event.objects.filter(time__gte=start, time__lt=end, source__format__in=formats)
+                outcome = detect_events(events_queryset_or_batch=events, rules=[rule], run=run)
+                outcome.window_start, outcome.window_end = start, end
+                if rule.kind != DetectionRule.Kind.SIGMA:
+                    outcome.errors.append(_error(rule, "only single-event Sigma rules can be retro-hunted"))
+                _finish_run(run, outcome, started, [rule])
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            logger.exception("retro-hunt run %s failed", run_id)
+            run.status = DetectionRun.Status.FAILED
+            run.errors = [_error(rule, f"{type(exc).__name__}: {exc}")]
+            run.finished_at = timezone.now()
+            run.duration_ms = int((time_module.monotonic() - started) * 1000)
+            run.save()
+        else:
             if outcome.matches:
                 hand_run_to_triage_on_commit(run.pk)
-    except DatabaseError:
-        raise
-    except Exception as exc:
-        logger.exception("retro-hunt of rule %s failed", rule_id)
-        run.status = DetectionRun.Status.FAILED
-        run.errors = [_error(rule, f"{type(exc).__name__}: {exc}")]
-        run.finished_at = timezone.now()
-        run.duration_ms = int((time_module.monotonic() - started) * 1000)
-        run.save()
-        run.rules.set([rule])
     return run
 
 

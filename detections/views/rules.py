@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from detections.forms import RetroHuntForm
 from detections.models import DetectionRule, DetectionRun
+from detections.services.detection import start_retro_hunt
 
 RECENT_MATCHES = 25
 RECENT_RUNS = 10
@@ -55,11 +56,9 @@ def rule_retro_hunt(request, pk):
     form = RetroHuntForm(request.POST)
     if not form.is_valid():
         return rule_detail(request, pk, retro_form=form)
-    from detections.tasks import retro_hunt
-
-    retro_hunt.delay(rule.pk, form.cleaned_data["start"].isoformat(), form.cleaned_data["end"].isoformat())
-    messages.success(request, f"Retro-hunt of {rule.title} queued; its run appears under Runs.")
-    return redirect(rule.get_absolute_url())
+    run = start_retro_hunt(rule=rule, start=form.cleaned_data["start"], end=form.cleaned_data["end"])
+    messages.success(request, f"Retro-hunt of {rule.title} queued as run #{run.pk}; it appears under Runs.")
+    return redirect(f"{rule.get_absolute_url()}#run-{run.pk}")
 
 
 def run_list(request):

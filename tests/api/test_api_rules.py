@@ -115,15 +115,18 @@ def test_list_filters_by_kind_status_level_and_strategy(analyst_api, engineer_ap
 
 
 @pytest.mark.django_db
-def test_retro_hunt_answers_202_with_its_run_and_records_the_matches(engineer_api, analyst_api, rule):
+def test_retro_hunt_answers_202_with_its_run_and_records_the_matches(
+    engineer_api, analyst_api, rule, django_capture_on_commit_callbacks
+):
     exec_event = audit_line(verb="create", resource="pods", subresource="exec", at=T0)
     ingest_lines(k8s_source(), [exec_event], hand_off=False)  # stored, not yet detected
 
-    response = engineer_api.post(
-        f"/api/v1/rules/{rule.pk}/retro-hunt/",
-        {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"},
-        format="json",
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the task is queued once the run is committed
+        response = engineer_api.post(
+            f"/api/v1/rules/{rule.pk}/retro-hunt/",
+            {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"},
+            format="json",
+        )
     assert response.status_code == 202, response.content
     body = response.json()
     run = DetectionRun.objects.get(pk=body["run"])
@@ -131,6 +134,53 @@ def test_retro_hunt_answers_202_with_its_run_and_records_the_matches(engineer_ap
     assert RuleMatch.objects.filter(rule=rule).count() == 1
     runs = analyst_api.get(body["runs"]).json()["results"]
     assert [r["id"] for r in runs] == [run.pk]
+
+
+@pytest.mark.django_db
+def test_retro_hunt_with_a_real_worker_answers_its_run_before_the_task_runs(
+    engineer_api, rule, django_capture_on_commit_callbacks
+):
+    from celery import current_app
+
+    from detections.tasks import retro_hunt
+
+    ingest_lines(k8s_source(), [audit_line(verb="create", resource="pods", subresource="exec", at=T0)], hand_off=False)
+    current_app.conf.task_always_eager = False  # only queued (memory broker), as with a worker; conftest restores it
+    with current_app.connection_for_write() as connection:
+        queue = connection.SimpleQueue(current_app.conf.task_default_queue)
+        queue.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = engineer_api.post(
+                f"/api/v1/rules/{rule.pk}/retro-hunt/",
+                {"start": "2026-11-20T00:00:00Z", "end": "2026-11-21T00:00:00Z"},
+                format="json",
+            )
+        assert response.status_code == 202, response.content
+        body = response.json()
+        run = DetectionRun.objects.get(pk=body["run"])
+        assert (run.kind, run.status, run.matches) == (DetectionRun.Kind.RETRO_HUNT, DetectionRun.Status.RUNNING, 0)
+        assert (run.window_start.isoformat(), run.window_end.isoformat()) == (
+            "2026-11-20T00:00:00+00:00",
+            "2026-11-21T00:00:00+00:00",
+        )
+        assert list(run.rules.all()) == [rule]
+        message = queue.get(timeout=1)  # the message a worker would receive
+        message.ack()
+        queue.close()
+    assert message.headers["task"] == "detections.tasks.retro_hunt"
+    assert message.headers["id"] == body["task_id"]
+    args, kwargs, _ = message.decode()
+
+    # The worker fills that run; a redelivered message leaves it as it is.
+    assert retro_hunt.apply(args=args, kwargs=kwargs).get() == run.pk
+    run.refresh_from_db()
+    assert (run.status, run.events_scanned, run.matches) == (DetectionRun.Status.SUCCEEDED, 1, 1)
+    finished_at = run.finished_at
+    assert retro_hunt.apply(args=args, kwargs=kwargs).get() == run.pk
+    run.refresh_from_db()
+    assert (run.matches, run.finished_at) == (1, finished_at)
+    assert RuleMatch.objects.filter(rule=rule).count() == 1
+    assert DetectionRun.objects.filter(kind=DetectionRun.Kind.RETRO_HUNT).count() == 1
 
 
 @pytest.mark.django_db

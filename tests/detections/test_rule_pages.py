@@ -35,20 +35,27 @@ def test_rule_page_shows_yaml_matches_and_runs(client, analyst, rules, django_ca
     assert "Hunt past events" not in page  # analysts cannot retro-hunt
 
 
-def test_engineer_queues_a_retro_hunt_from_the_rule_page(client, engineer, rules):
+def test_engineer_queues_a_retro_hunt_from_the_rule_page_and_lands_on_its_run(
+    client, engineer, rules, django_capture_on_commit_callbacks
+):
     ingest_lines(k8s_source(), [audit_line(verb="create", resource="pods", subresource="exec", at=T0)], hand_off=False)
     client.force_login(engineer)
     assert "Hunt past events" in client.get(rules[0].get_absolute_url()).content.decode()
-    response = client.post(
-        f"/detections/rules/{rules[0].pk}/retro-hunt/",
-        {
-            "start": (T0 - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
-            "end": (T0 + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the task is queued once the run is committed
+        response = client.post(
+            f"/detections/rules/{rules[0].pk}/retro-hunt/",
+            {
+                "start": (T0 - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
+                "end": (T0 + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
+            },
+        )
     assert response.status_code == 302
     run = DetectionRun.objects.get(kind=DetectionRun.Kind.RETRO_HUNT)  # eager Celery ran it here
     assert run.matches == 1
+    assert response.url == f"{rules[0].get_absolute_url()}#run-{run.pk}"
+    page = client.get(response.url).content.decode()
+    assert f'id="run-{run.pk}"' in page
+    assert f"run #{run.pk}" in page  # the message names it
 
 
 def test_analyst_cannot_start_a_retro_hunt(client, analyst, rules):

@@ -6,8 +6,15 @@ import pytest
 from django.utils import timezone
 
 from detections.models import BatchDetection, DetectionRule, DetectionRun, RuleMatch
-from detections.services.detection import MatchSpec, entity_of, pending_batches, record_matches, run_retro_hunt
-from detections.tasks import detect_batch, detect_pending_events
+from detections.services.detection import (
+    MatchSpec,
+    entity_of,
+    pending_batches,
+    record_matches,
+    run_retro_hunt,
+    start_retro_hunt,
+)
+from detections.tasks import detect_batch, detect_pending_events, retro_hunt
 from telemetry.models import Event, IngestBatch
 from triage.models import Alert, AlertEvidence
 
@@ -286,10 +293,27 @@ def test_worker_killed_mid_batch_leaves_nothing_and_the_redelivery_does_it_all(
 
 
 def test_retro_hunt_task_reads_instants_without_offset_as_utc(db):
-    from detections.tasks import retro_hunt
-
     ingest_lines(k8s_source(), attack_lines(), hand_off=False)
     rule = load_rule(EXEC_INTO_POD)
     run_id = retro_hunt.apply(args=[rule.pk, "2026-11-20T09:00:00", "2026-11-20T11:00:00"]).get()
     run = DetectionRun.objects.get(pk=run_id)
     assert (run.window_start, run.matches) == (T0 - timedelta(hours=1), 1)
+
+
+def test_a_started_retro_hunt_is_filled_by_its_task_once(db, django_capture_on_commit_callbacks):
+    ingest_lines(k8s_source(), attack_lines(), hand_off=False)
+    rule = load_rule(EXEC_INTO_POD)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = start_retro_hunt(rule=rule, start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=1))
+        # The run exists before its task is queued, which happens once it is committed.
+        assert (run.status, list(run.rules.all())) == (DetectionRun.Status.RUNNING, [rule])
+    run.refresh_from_db()
+    assert (run.status, run.events_scanned, run.matches) == (DetectionRun.Status.SUCCEEDED, 3, 1)
+    # A redelivered message does not hunt a finished run again, even over new events.
+    later_exec = audit_line(verb="create", resource="pods", subresource="exec", name="web-2", at=T0)
+    ingest_lines(k8s_source(), [later_exec], hand_off=False)
+    assert retro_hunt.apply(kwargs={"run_id": run.pk}).get() == run.pk
+    run.refresh_from_db()
+    assert (run.events_scanned, run.matches) == (3, 1)
+    assert RuleMatch.objects.filter(rule=rule).count() == 1
+    assert DetectionRun.objects.count() == 1
