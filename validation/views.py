@@ -20,6 +20,18 @@ def navigator_layer(request):
     return response
 
 
+def _results_partial(request, strategy):
+    runs = list(strategy.validation_runs.prefetch_related("results")[:5])
+    context = {
+        "strategy": strategy,
+        "validation_runs": runs,
+        "can_validate": request.user.has_perm("validation.add_validationrun"),
+        # While a run waits for or runs on a worker, the partial polls itself until it is done.
+        "is_pending": bool(runs) and runs[0].status in ("queued", "running"),
+    }
+    return render(request, "detections/partials/validation_results.html", context)
+
+
 @require_POST
 @permission_required("validation.add_validationrun", raise_exception=True)
 def run_validation(request, slug):
@@ -27,9 +39,8 @@ def run_validation(request, slug):
     request_validation(strategy=strategy, user=request.user)
     if not request.htmx:
         return redirect(strategy.get_absolute_url() + "#validation")
-    context = {
-        "strategy": strategy,
-        "validation_runs": strategy.validation_runs.prefetch_related("results")[:5],
-        "can_validate": True,
-    }
-    return render(request, "detections/partials/validation_results.html", context)
+    return _results_partial(request, strategy)
+
+
+def validation_results(request, slug):
+    return _results_partial(request, get_object_or_404(Strategy, slug=slug))

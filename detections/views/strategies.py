@@ -35,11 +35,14 @@ def strategy_detail(request, slug):
         ),
         slug=slug,
     )
+    # Validation results arrive through the reverse relation (validation sits downstream).
+    runs = list(strategy.validation_runs.prefetch_related("results")[:5])
     context = {
         "strategy": strategy,
         "report": quality_report(strategy),
         "validation_status": latest_validation_status(strategy),
-        "validation_runs": strategy.validation_runs.prefetch_related("results")[:5],
+        "validation_runs": runs,
+        "is_pending": bool(runs) and runs[0].status in ("queued", "running"),
         "can_edit": request.user.has_perm("detections.change_strategy"),
         "can_validate": request.user.has_perm("validation.add_validationrun"),
     }

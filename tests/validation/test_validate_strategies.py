@@ -117,3 +117,15 @@ def test_load_library_is_idempotent():
 def test_analyst_cannot_start_a_validation(client, analyst, library):
     client.force_login(analyst)
     assert client.post("/validation/strategies/container-one-way-communication/run/").status_code == 403
+
+
+def test_a_queued_validation_polls_until_its_worker_is_done(client, engineer, library):
+    strategy = Strategy.objects.get(slug="container-one-way-communication")
+    ValidationRun.objects.create(strategy=strategy, status=ValidationRun.Status.QUEUED)
+    client.force_login(engineer)
+    partial = client.get(f"/validation/strategies/{strategy.slug}/results/").content.decode()
+    assert 'hx-trigger="every 2s"' in partial and "Queued" in partial
+    strategy.validation_runs.update(status=ValidationRun.Status.PASSED)
+    assert (
+        'hx-trigger="every 2s"' not in client.get(f"/validation/strategies/{strategy.slug}/results/").content.decode()
+    )
