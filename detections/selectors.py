@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from detections.models import Strategy, StrategyTechnique, Tactic, Technique
 
@@ -35,12 +35,40 @@ def filter_strategies(
     return strategies
 
 
-def latest_validation_status(strategy: Strategy) -> str:
-    """'validated', 'failing' or 'documented' (no finished validation run yet), via the reverse relation."""
-    run = strategy.validation_runs.exclude(status__in=["queued", "running"]).order_by("-started_at").first()
-    if run is None:
+PENDING_RUN_STATUSES = ("queued", "running")  # a run not finished yet says nothing about coverage
+
+
+def _coverage_status(run_status: str | None) -> str:
+    if run_status is None:
         return "documented"
-    return "validated" if run.status == "passed" else "failing"
+    return "validated" if run_status == "passed" else "failing"
+
+
+def latest_validation_statuses(strategies) -> dict[int, str]:
+    """Strategy pk -> 'validated', 'failing' or 'documented' (no finished run yet), in one query.
+
+    Validation sits downstream, so its runs are read through the reverse relation's model.
+    """
+    runs = Strategy._meta.get_field("validation_runs").related_model
+    last_finished = (
+        runs.objects.filter(strategy=OuterRef("pk"))
+        .exclude(status__in=PENDING_RUN_STATUSES)
+        .order_by("-started_at")
+        .values("status")[:1]
+    )
+    pks = [s.pk for s in strategies]
+    rows = Strategy.objects.filter(pk__in=pks).annotate(last_status=Subquery(last_finished))
+    return {pk: _coverage_status(status) for pk, status in rows.values_list("pk", "last_status")}
+
+
+def latest_validation_status(strategy: Strategy) -> str:
+    return latest_validation_statuses([strategy])[strategy.pk]
+
+
+def recent_validation_runs(strategy: Strategy, limit: int = 5) -> tuple[list, bool]:
+    """The strategy's latest runs with their results, and whether the newest is still pending."""
+    runs = list(strategy.validation_runs.prefetch_related("results")[:limit])
+    return runs, bool(runs) and runs[0].status in PENDING_RUN_STATUSES
 
 
 @dataclass
@@ -66,7 +94,7 @@ class CoverageColumn:
 def coverage_matrix(*, strategies: QuerySet[Strategy] | None = None) -> list[CoverageColumn]:
     """Tactics as columns; in each, the techniques mapped by strategies, marked by validation status."""
     strategies = strategies if strategies is not None else Strategy.objects.exclude(status=Strategy.Status.RETIRED)
-    status_of = {s.pk: latest_validation_status(s) for s in strategies}
+    status_of = latest_validation_statuses(strategies)
     mappings = (
         StrategyTechnique.objects.filter(strategy__in=strategies, technique__isnull=False)
         .select_related("strategy", "technique")

@@ -34,12 +34,12 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
-from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from ads_portal.celery import send_downstream
 from telemetry import schema
 from telemetry.models import Event, IngestBatch, Source, new_ingest_token
 from telemetry.parsers import ParsedRecord, RecordError, get_parser
@@ -817,19 +817,5 @@ def _touch_source(source: Source, *, ingested_at: datetime, latest_time: datetim
 
 
 def hand_batch_to_detection(batch_id: int) -> None:
-    """Send the batch to detection by task name (telemetry does not import detections).
-
-    In eager mode (embedded default, no worker) `send_task` would only queue the
-    message in memory, so the registered task is applied in-process instead; if
-    detection has no such task (yet), the batch waits for the detections app's own
-    sweep of unprocessed batches.
-    """
-    app = current_app
-    if app.conf.task_always_eager:
-        task = app.tasks.get(DETECT_BATCH_TASK)
-        if task is None:
-            logger.info("%s is not registered; batch %s left for the detection sweep", DETECT_BATCH_TASK, batch_id)
-            return
-        task.apply(args=[batch_id])
-    else:
-        app.send_task(DETECT_BATCH_TASK, args=[batch_id])
+    """Send the batch to detection by task name (telemetry does not import detections)."""
+    send_downstream(DETECT_BATCH_TASK, args=[batch_id], waiting_for="the detection sweep of unprocessed batches")

@@ -5,7 +5,7 @@ Score per technique: 100 when a strategy mapping it passed its last validation,
 """
 
 from detections.models import Strategy
-from detections.selectors import latest_validation_status
+from detections.selectors import latest_validation_statuses
 
 SCORES = {"validated": 100, "failing": 50, "documented": 10}
 COLORS = {"validated": "#31a354", "failing": "#e6550d", "documented": "#fdd835"}
@@ -13,8 +13,10 @@ COLORS = {"validated": "#31a354", "failing": "#e6550d", "documented": "#fdd835"}
 
 def build_navigator_layer(*, strategies, name: str = "ADS Portal coverage", attack_version: str = "18") -> dict:
     by_technique: dict[str, dict] = {}
+    strategies = list(strategies)
+    status_of = latest_validation_statuses(strategies)
     for strategy in strategies:
-        status = latest_validation_status(strategy)
+        status = status_of[strategy.pk]
         for mapping in strategy.technique_mappings.all():
             if mapping.technique_id is None:
                 continue  # not in ATT&CK: the lint report flags it; Navigator would reject it

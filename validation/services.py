@@ -15,6 +15,7 @@ from datetime import timedelta
 from fnmatch import fnmatchcase
 
 from django.db import transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from detections.models import RuleMatch, Strategy
@@ -129,7 +130,7 @@ def _replay(scenario: Scenario) -> ScenarioOutcome:
             )
         rejected += report.rejected
         run_ids.append(run_stream_detection(batch_id=report.batch_id).pk)
-    run_ids += _run_windowed_detections(source_ids)
+    run_ids += [run.pk for run in run_windowed_detections(source_ids)]
     matches = RuleMatch.objects.filter(run_id__in=run_ids).select_related("rule", "event")
     raise_alerts(matches=list(matches))
     alerts = Alert.objects.filter(evidence__match__run_id__in=run_ids).select_related("rule").distinct().order_by("pk")
@@ -141,20 +142,21 @@ def _replay(scenario: Scenario) -> ScenarioOutcome:
     return _judge(scenario, observed, suppressed, rejected)
 
 
-def _run_windowed_detections(source_ids: list[int]) -> list[int]:
-    """Correlations and analytics over the replayed events' time range, restricted to the replay's sources."""
+def run_windowed_detections(source_ids: list[int]) -> list:
+    """Correlations and analytics over these sources' events, on their own time range (replays, the demo).
+
+    The beat schedule only looks at recent windows; replayed telemetry carries its own, older times.
+    """
     from detections.services.analytics import run_analytics_window
     from detections.services.correlation import run_correlations_window
 
-    events = Event.objects.filter(source_id__in=source_ids)
-    first, last = events.order_by("time").values_list("time", flat=True).first(), None
-    if first is None:
+    span = Event.objects.filter(source_id__in=source_ids).aggregate(first=Min("time"), last=Max("time"))
+    if span["first"] is None:
         return []
-    last = events.order_by("-time").values_list("time", flat=True).first()
-    start, end = first - timedelta(minutes=1), last + timedelta(minutes=1)
-    runs = run_correlations_window(start=start, end=end, source_ids=source_ids)
-    runs += run_analytics_window(start=start, end=end, source_ids=source_ids)
-    return [run.pk for run in runs]
+    start, end = span["first"] - timedelta(minutes=1), span["last"] + timedelta(minutes=1)
+    return run_correlations_window(start=start, end=end, source_ids=source_ids) + run_analytics_window(
+        start=start, end=end, source_ids=source_ids
+    )
 
 
 def _entity_matches(expected: str, actual: str) -> bool:

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from detections.models import Strategy
+from detections.selectors import recent_validation_runs
 from validation.navigator import navigator_layer_for
 from validation.services import request_validation
 
@@ -21,13 +22,13 @@ def navigator_layer(request):
 
 
 def _results_partial(request, strategy):
-    runs = list(strategy.validation_runs.prefetch_related("results")[:5])
+    runs, is_pending = recent_validation_runs(strategy)
     context = {
         "strategy": strategy,
         "validation_runs": runs,
         "can_validate": request.user.has_perm("validation.add_validationrun"),
         # While a run waits for or runs on a worker, the partial polls itself until it is done.
-        "is_pending": bool(runs) and runs[0].status in ("queued", "running"),
+        "is_pending": is_pending,
     }
     return render(request, "detections/partials/validation_results.html", context)
 

@@ -74,50 +74,55 @@ def load_attack_catalogue(*, path: str | Path | None = None) -> AttackLoadSummar
     )
 
 
+def _plan_upsert(model, rows: list[tuple[str, dict]]) -> tuple[list, list]:
+    """(new objects, changed objects) for (attack_id, field values) rows; unchanged rows are left alone."""
+    existing = {obj.attack_id: obj for obj in model.objects.all()}
+    to_create, to_update = [], []
+    for attack_id, values in rows:
+        obj = existing.get(attack_id)
+        if obj is None:
+            to_create.append(model(attack_id=attack_id, **values))
+        elif any(getattr(obj, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(obj, k, v)
+            to_update.append(obj)
+    return to_create, to_update
+
+
 def _upsert_tactics(catalogue: AttackCatalogue) -> dict[str, int]:
     """Returns tactic id by shortname. Tactics are matched on their ATT&CK id."""
-    existing = {t.attack_id: t for t in Tactic.objects.all()}
-    to_create, to_update = [], []
-    for record in catalogue.tactics:
-        values = {
-            "shortname": record.shortname,
-            "name": record.name,
-            "order": record.order,
-            "description": record.description,
-        }
-        tactic = existing.get(record.attack_id)
-        if tactic is None:
-            to_create.append(Tactic(attack_id=record.attack_id, **values))
-        elif any(getattr(tactic, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(tactic, k, v)
-            to_update.append(tactic)
+    to_create, to_update = _plan_upsert(
+        Tactic,
+        [
+            (r.attack_id, {"shortname": r.shortname, "name": r.name, "order": r.order, "description": r.description})
+            for r in catalogue.tactics
+        ],
+    )
     Tactic.objects.bulk_update(to_update, _TACTIC_FIELDS)
     Tactic.objects.bulk_create(to_create)
     return dict(Tactic.objects.values_list("shortname", "id"))
 
 
 def _upsert_techniques(catalogue: AttackCatalogue) -> tuple[int, int]:
-    existing = {t.attack_id: t for t in Technique.objects.all()}
-    to_create, to_update = [], []
-    for record in catalogue.techniques:
-        values = {
-            "stix_id": record.stix_id,
-            "name": record.name,
-            "description": record.description,
-            "platforms": list(record.platforms),
-            "is_subtechnique": record.is_subtechnique,
-            "is_revoked": record.is_revoked,
-            "is_deprecated": record.is_deprecated,
-            "url": record.url,
-        }
-        technique = existing.get(record.attack_id)
-        if technique is None:
-            to_create.append(Technique(attack_id=record.attack_id, **values))
-        elif any(getattr(technique, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(technique, k, v)
-            to_update.append(technique)
+    to_create, to_update = _plan_upsert(
+        Technique,
+        [
+            (
+                r.attack_id,
+                {
+                    "stix_id": r.stix_id,
+                    "name": r.name,
+                    "description": r.description,
+                    "platforms": list(r.platforms),
+                    "is_subtechnique": r.is_subtechnique,
+                    "is_revoked": r.is_revoked,
+                    "is_deprecated": r.is_deprecated,
+                    "url": r.url,
+                },
+            )
+            for r in catalogue.techniques
+        ],
+    )
     Technique.objects.bulk_create(to_create, batch_size=500)
     Technique.objects.bulk_update(to_update, _TECHNIQUE_FIELDS, batch_size=200)
     return len(to_create), len(to_update)

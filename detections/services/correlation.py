@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Min, Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 from sigma.collection import SigmaCollection
 from sigma.correlations import (
@@ -213,9 +213,24 @@ def _aliased(correlation: SigmaCorrelationRule, name: str, reference: SigmaRuleR
     return name
 
 
-def base_rule_ids_without_output() -> set[int]:
+_silent_base_rules: dict[tuple, frozenset[int]] = {}
+
+
+def base_rule_ids_without_output() -> frozenset[int]:
     """Base rules referenced only by correlations with `generate: false`: their matches feed
-    correlations but should raise no alert of their own (Sigma's `generate`)."""
+    correlations but should raise no alert of their own (Sigma's `generate`).
+
+    Triage asks on every run it alerts on; parsing every correlation each time costs tens of
+    milliseconds, so the answer is kept until a rule is added, removed or saved.
+    """
+    version = tuple(DetectionRule.objects.aggregate(n=Count("id"), changed=Max("updated_at")).values())
+    if version not in _silent_base_rules:
+        _silent_base_rules.clear()
+        _silent_base_rules[version] = frozenset(_base_rule_ids_without_output())
+    return _silent_base_rules[version]
+
+
+def _base_rule_ids_without_output() -> set[int]:
     silent, loud = set(), set()
     for rule in DetectionRule.objects.filter(kind=DetectionRule.Kind.SIGMA_CORRELATION).exclude(
         status=DetectionRule.Status.DISABLED

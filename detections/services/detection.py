@@ -31,11 +31,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
-from celery import current_app
 from django.db import DatabaseError, transaction
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
+from ads_portal.celery import send_downstream
 from detections.models import BatchDetection, DetectionRule, DetectionRun, RuleMatch
 from detections.pipelines import (
     canonical_column,
@@ -171,16 +171,8 @@ def hand_run_to_triage_on_commit(run_id: int) -> None:
 
 
 def hand_run_to_triage(run_id: int) -> None:
-    """Send the run's matches to triage by task name (in eager mode: run the registered task here)."""
-    app = current_app
-    if app.conf.task_always_eager:
-        task = app.tasks.get(RAISE_ALERTS_TASK)
-        if task is None:
-            logger.info("%s is not registered; run %s left for the triage sweep", RAISE_ALERTS_TASK, run_id)
-            return
-        task.apply(args=[run_id])
-    else:
-        app.send_task(RAISE_ALERTS_TASK, args=[run_id])
+    """Send the run's matches to triage by task name (detections does not import triage)."""
+    send_downstream(RAISE_ALERTS_TASK, args=[run_id], waiting_for="the triage sweep")
 
 
 # --------------------------------------------------------------------------- compiled rulesets

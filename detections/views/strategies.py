@@ -3,7 +3,7 @@
 from django.shortcuts import get_object_or_404, render
 
 from detections.models import Strategy, Tactic
-from detections.selectors import coverage_matrix, filter_strategies, latest_validation_status
+from detections.selectors import coverage_matrix, filter_strategies, latest_validation_status, recent_validation_runs
 from detections.services.quality import quality_report
 
 
@@ -35,14 +35,13 @@ def strategy_detail(request, slug):
         ),
         slug=slug,
     )
-    # Validation results arrive through the reverse relation (validation sits downstream).
-    runs = list(strategy.validation_runs.prefetch_related("results")[:5])
+    runs, is_pending = recent_validation_runs(strategy)
     context = {
         "strategy": strategy,
         "report": quality_report(strategy),
         "validation_status": latest_validation_status(strategy),
         "validation_runs": runs,
-        "is_pending": bool(runs) and runs[0].status in ("queued", "running"),
+        "is_pending": is_pending,
         "can_edit": request.user.has_perm("detections.change_strategy"),
         "can_validate": request.user.has_perm("validation.add_validationrun"),
     }

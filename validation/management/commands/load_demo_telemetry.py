@@ -1,13 +1,11 @@
 import io
-from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from detections.services.analytics import run_analytics_window
-from detections.services.correlation import run_correlations_window
-from telemetry.models import Event, IngestBatch, Source
+from telemetry.models import IngestBatch, Source
 from telemetry.services import ingest_stream
 from validation.demo import build_demo_feeds
+from validation.services import run_windowed_detections
 
 
 class Command(BaseCommand):
@@ -39,17 +37,5 @@ class Command(BaseCommand):
             f"demo telemetry: {totals['accepted']} events stored, {totals['duplicates']} duplicates, "
             f"{totals['rejected']} rejected"
         )
-        # The beat schedule looks at recent windows; the demo day is in the past, so evaluate it here.
-        source_ids = [s.pk for s in sources.values()]
-        events = Event.objects.filter(source_id__in=source_ids)
-        first = events.order_by("time").values_list("time", flat=True).first()
-        last = events.order_by("-time").values_list("time", flat=True).first()
-        if first is None:
-            return
-        start, end = first - timedelta(minutes=1), last + timedelta(minutes=1)
-        runs = run_correlations_window(start=start, end=end, source_ids=source_ids)
-        runs += run_analytics_window(start=start, end=end, source_ids=source_ids)
-        self.stdout.write(
-            f"correlations and analytics: {sum(r.matches for r in runs)} matches over {start:%Y-%m-%d %H:%M} "
-            f"to {end:%Y-%m-%d %H:%M}"
-        )
+        runs = run_windowed_detections([s.pk for s in sources.values()])
+        self.stdout.write(f"correlations and analytics: {sum(r.matches for r in runs)} matches over the demo window")
