@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "simple_history",
     "channels",
     "accounts",
+    "audit",
     "telemetry",
     "detections",
     "triage",

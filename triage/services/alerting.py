@@ -46,6 +46,7 @@ from detections.models import DetectionRule, DetectionRun, RuleMatch, Strategy
 from detections.pipelines import raw_value
 from detections.services.correlation import base_rule_ids_without_output
 from telemetry.schema import CANONICAL_FIELDS
+from triage.live import announce_alerts_changed
 from triage.models import Alert, AlertEvidence, Severity, Suppression, SuppressionHit
 
 DEFAULT_ALERT_WINDOW_SECONDS = 3600
@@ -270,6 +271,7 @@ def _raise_for_rule(rule_id: int, match_ids: list[int], suppressions: list[Suppr
         AlertEvidence.objects.bulk_create(evidence, ignore_conflicts=True)
         for alert in touched.values():
             alert.save(update_fields=["count", "first_seen", "last_seen", "updated_at"])
+        announce_alerts_changed(touched)
         outcome.created += len(created)
         outcome.updated += len(set(touched) - created)
     return outcome
@@ -341,53 +343,3 @@ def raise_pending_alerts(*, limit: int = SWEEP_CHUNK * 10) -> AlertOutcome:
         alerts = AlertEvidence.objects.filter(match__run_id=run_id).values("alert_id").distinct().count()
         DetectionRun.objects.filter(pk=run_id).update(alerts=alerts)
     return outcome
-
-
-# --------------------------------------------------------------------------- alert lifecycle
-# (added with the REST API: the one way an alert changes status, from pages, the API and commands)
-
-ALERT_TRANSITIONS: dict[str, set[str]] = {
-    Alert.Status.NEW: {Alert.Status.ACKNOWLEDGED, Alert.Status.CLOSED},
-    Alert.Status.ACKNOWLEDGED: {Alert.Status.IN_PROGRESS, Alert.Status.CLOSED},
-    Alert.Status.IN_PROGRESS: {Alert.Status.CLOSED},
-    Alert.Status.CLOSED: {Alert.Status.IN_PROGRESS},  # reopening
-}
-
-
-def transition_alert(*, alert: Alert, to: str, user, disposition: str = "", reason: str = "") -> Alert:
-    """Move an alert along New → Acknowledged → In progress → Closed (New/Acknowledged may close directly;
-    Closed reopens to In progress). Closing needs a disposition and a reason; reopening clears them.
-
-    `user` is who moves it (None for the system). Raises PermissionDenied without triage.change_alert,
-    ValidationError for a move the lifecycle does not allow. Moving to the current status changes nothing.
-    """
-    from django.core.exceptions import PermissionDenied, ValidationError
-
-    if user is not None and not user.has_perm("triage.change_alert"):
-        raise PermissionDenied("Changing an alert's status needs the triage.change_alert permission.")
-    if to not in Alert.Status.values:
-        raise ValidationError({"status": f"Unknown status {to!r}."})
-    closing = to == Alert.Status.CLOSED
-    if closing:
-        problems = {}
-        if disposition not in Alert.Disposition.values or not disposition:
-            choices = ", ".join(v for v in Alert.Disposition.values if v)
-            problems["disposition"] = f"Closing an alert needs a disposition: one of {choices}."
-        if not (reason or "").strip():
-            problems["reason"] = "Closing an alert needs a reason: say what the analysis found."
-        if problems:
-            raise ValidationError(problems)
-    with transaction.atomic():
-        # The locked row decides: two analysts moving one alert at once see each other's move.
-        current = Alert.Status(Alert.objects.select_for_update().values_list("status", flat=True).get(pk=alert.pk))
-        if to == current:
-            return alert
-        allowed = ALERT_TRANSITIONS[current]
-        if to not in allowed:
-            names = ", ".join(sorted(Alert.Status(s).label for s in allowed))
-            raise ValidationError({"status": f"A {current.label.lower()} alert can move to: {names}; not to {to}."})
-        alert.status = to
-        alert.disposition = disposition if closing else ""
-        alert.close_reason = reason.strip() if closing else ""
-        alert.save(update_fields=["status", "disposition", "close_reason", "updated_at"])
-    return alert
