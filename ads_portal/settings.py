@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_htmx",
+    "django_filters",
     "simple_history",
     "channels",
     "accounts",
@@ -80,6 +81,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Page pieces every template uses (one date format, short ids with copy buttons).
+            "builtins": ["ads_portal.ui"],
         },
     },
 ]

@@ -21,17 +21,19 @@ logger = logging.getLogger(__name__)
 QUEUE_GROUP = "alert-queue"
 
 
-def _send(alert_ids: list[int]) -> None:
+def _send(alert_ids: list[int], created: list[int]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(QUEUE_GROUP, {"type": "alerts.changed", "ids": alert_ids})
+        async_to_sync(layer.group_send)(QUEUE_GROUP, {"type": "alerts.changed", "ids": alert_ids, "created": created})
     except Exception:  # a live view is a convenience: the change itself is committed and shown on reload
         logger.warning("could not announce %d changed alert(s) to live queues", len(alert_ids), exc_info=True)
 
 
-def announce_alerts_changed(alert_ids: Iterable[int]) -> None:
+def announce_alerts_changed(alert_ids: Iterable[int], *, created: Iterable[int] = ()) -> None:
+    """After commit, tell live queues these alerts changed; `created` are new ones (added at the top)."""
     ids = sorted({int(i) for i in alert_ids})
+    new = sorted({int(i) for i in created})
     if ids:
-        transaction.on_commit(lambda: _send(ids))
+        transaction.on_commit(lambda: _send(ids, new))

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from detections.models import DetectionRule, FalsePositive, ResponseStep, RuleMatch, Strategy
+from telemetry.models import Source
 
 
 class Severity(models.TextChoices):
@@ -102,6 +103,8 @@ class Alert(models.Model):
     count = models.PositiveIntegerField(default=0)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    # The source of the alert's first event, kept on the alert so the queue filters on it without joins.
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.ForeignKey(
@@ -121,6 +124,7 @@ class Alert(models.Model):
             models.Index(fields=["-last_seen", "-id"], name="alert_last_seen_id"),
             models.Index(fields=["assignee", "-last_seen"], name="alert_assignee_last_seen"),
             models.Index(fields=["case", "-last_seen"], name="alert_case_last_seen"),
+            models.Index(fields=["source", "-last_seen"], name="alert_source_last_seen"),
         ]
 
     def __str__(self):

@@ -260,6 +260,7 @@ def _raise_for_rule(rule_id: int, match_ids: list[int], suppressions: list[Suppr
                 alert.strategy = strategy
                 alert.severity = severity
                 alert.group_key = _free_group_key(rule, match, window)
+                alert.source_id = match.event.source_id if match.event_id else None
                 alert.save()
                 created.add(alert.pk)
             touched[alert.pk] = alert
@@ -271,7 +272,7 @@ def _raise_for_rule(rule_id: int, match_ids: list[int], suppressions: list[Suppr
         AlertEvidence.objects.bulk_create(evidence, ignore_conflicts=True)
         for alert in touched.values():
             alert.save(update_fields=["count", "first_seen", "last_seen", "updated_at"])
-        announce_alerts_changed(touched)
+        announce_alerts_changed(touched, created=created)
         outcome.created += len(created)
         outcome.updated += len(set(touched) - created)
     return outcome

@@ -75,7 +75,9 @@ def open_case(
 def _move_alerts(alerts: Iterable[Alert], case: Case, user) -> list[int]:
     """Put alerts in `case`, recording on the case they left, on `case` and on each alert."""
     moved: list[int] = []
-    for alert in Alert.objects.select_for_update().filter(pk__in=[a.pk for a in alerts]).select_related("case"):
+    # Locked in id order (no deadlock between two moves), only the alert rows (the case join is outer).
+    locked = Alert.objects.select_for_update(of=("self",)).filter(pk__in=[a.pk for a in alerts]).select_related("case")
+    for alert in locked.order_by("pk"):
         previous = alert.case
         if previous is not None and previous.pk == case.pk:
             continue
@@ -117,7 +119,7 @@ def add_alerts_to_case(*, case: Case, alerts: Iterable[Alert], user) -> list[int
 def remove_alert_from_case(*, alert: Alert, user) -> None:
     require_permission(user, "triage.change_case", "Removing an alert from a case")
     with transaction.atomic():
-        locked = Alert.objects.select_for_update().select_related("case").get(pk=alert.pk)
+        locked = Alert.objects.select_for_update(of=("self",)).select_related("case").get(pk=alert.pk)
         if locked.case is None:
             return
         previous = locked.case
@@ -227,7 +229,7 @@ def assign_case(*, case: Case, owner, user) -> Case:
     if owner is not None and not owner.has_perm("triage.change_alert"):
         raise ValidationError({"owner": f"{owner.get_username()} cannot work cases (no triage role)."})
     with transaction.atomic():
-        locked = Case.objects.select_for_update().select_related("owner").get(pk=case.pk)
+        locked = Case.objects.select_for_update(of=("self",)).select_related("owner").get(pk=case.pk)
         before = locked.owner.get_username() if locked.owner else None
         locked.owner = owner
         locked.save(update_fields=["owner", "updated_at"])
