@@ -25,6 +25,7 @@ from sigma.rule import SigmaRule
 
 from detections.models import DetectionRule, Strategy
 from detections.pipelines import field_mapping_for_logsource
+from detections.rule_yaml import RuleYamlError, compose_rule_document, load_rule_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -68,18 +69,10 @@ def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
     if not (yaml_text or "").strip():
         raise RuleValidationError("the rule is empty", 1)
     try:
-        documents = [d for d in yaml.safe_load_all(yaml_text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RuleValidationError(f"YAML error: {problem}", mark.line + 1 if mark else None)
-    except (ValueError, TypeError, OverflowError) as exc:  # a value YAML cannot build (date 2026-13-45)
-        raise RuleValidationError(f"YAML value error: {exc}", _unconstructible_line(yaml_text))
-    if len(documents) != 1:
-        raise RuleValidationError(f"expected one Sigma rule, found {len(documents)} YAML documents", 1)
-    data = documents[0]
-    if not isinstance(data, dict):
-        raise RuleValidationError("a Sigma rule is a YAML mapping (title:, logsource:, detection:, ...)", 1)
+        # The bounded loader first: nothing below may walk a text with aliases or deep nesting.
+        data = load_rule_mapping(yaml_text)
+    except RuleYamlError as exc:
+        raise RuleValidationError(exc.problem, exc.line) from None
     locator = _Locator(yaml_text, data)
     if "correlation" in data:
         return _parse_correlation(data, locator)
@@ -119,29 +112,6 @@ def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
     )
     _compile_with_engine(yaml_text, parsed, locator)
     return parsed
-
-
-def _unconstructible_line(text: str) -> int | None:
-    """The line of the first scalar YAML cannot turn into a value (the parser itself had no complaint)."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    constructor = yaml.SafeLoader("")
-    stack = [root]
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.extend((key, value))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, yaml.ScalarNode):
-            try:
-                constructor.construct_object(node, deep=True)
-            except Exception:
-                return node.start_mark.line + 1
-    return None
 
 
 def _parse_correlation(data: dict, locator: _Locator) -> ParsedSigmaRule:
@@ -286,8 +256,8 @@ class _Locator:
         self.keys: list[tuple[str, int]] = []  # (key as written, line)
         self.scalars: list[tuple[str, int]] = []
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
+            root = compose_rule_document(text)
+        except RuleYamlError:
             root = None
         if root is not None:
             self._walk(root, "")
