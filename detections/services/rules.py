@@ -24,7 +24,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from detections.models import DetectionRule, Strategy
-from detections.pipelines import field_mapping_for_logsource
+from detections.pipelines import canonical_column, field_mapping_for_logsource, referenced_fields
 from detections.rule_yaml import RuleYamlError, compose_rule_document, load_rule_mapping
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,18 @@ class RuleValidationError(ValueError):
         super().__init__(f"line {line}: {problem}" if line else problem)
 
 
+@dataclass(frozen=True)
+class RuleWarning:
+    """Something a stored rule should be checked for; it did not stop the save."""
+
+    message: str
+    line: int | None = None
+    field: str = ""
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
 @dataclass
 class ParsedSigmaRule:
     """What save_sigma_rule stores, read from the YAML."""
@@ -59,6 +71,7 @@ class ParsedSigmaRule:
     logsource_service: str = ""
     attack_ids: list[str] = field(default_factory=list)
     sigma: Any = None
+    warnings: list[RuleWarning] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- validation
@@ -111,7 +124,35 @@ def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
         sigma=rule,
     )
     _compile_with_engine(yaml_text, parsed, locator)
+    parsed.warnings = _unmapped_field_warnings(rule, locator)
     return parsed
+
+
+def _unmapped_field_warnings(rule: SigmaRule, locator: _Locator) -> list[RuleWarning]:
+    """A warning per detection field with no canonical column for the rule's logsource.
+
+    Such a field is still read, from each event's raw record by dotted path (SigmaHQ rules
+    use fields we do not map), so the rule is stored; but a typo (CommandLien) looks the
+    same and never matches, which is why the author is told.
+    """
+    logsource = rule.logsource
+    mapping = field_mapping_for_logsource(
+        (logsource.product or "").lower(), (logsource.category or "").lower(), (logsource.service or "").lower()
+    )
+    fields: set[str] = set()
+    for detection in rule.detection.detections.values():
+        fields |= referenced_fields(detection.detection_items)
+    unmapped = [f for f in fields if canonical_column(f, mapping) is None]
+    warnings = [
+        RuleWarning(
+            f"field {name!r} has no canonical column for this logsource: it is read from each event's raw "
+            "record by that path, and never matches if no record has it (check the spelling)",
+            locator.line_of_detection_field(name),
+            name,
+        )
+        for name in unmapped
+    ]
+    return sorted(warnings, key=lambda w: (w.line or 0, w.field))
 
 
 def _parse_correlation(data: dict, locator: _Locator) -> ParsedSigmaRule:
@@ -255,6 +296,7 @@ class _Locator:
         self.key_lines: dict[str, int] = {}
         self.keys: list[tuple[str, int]] = []  # (key as written, line)
         self.scalars: list[tuple[str, int]] = []
+        self.detection_keys: list[tuple[str, int]] = []  # keys under detection: (field|modifiers, line)
         try:
             root = compose_rule_document(text)
         except RuleYamlError:
@@ -269,6 +311,8 @@ class _Locator:
                 path = f"{prefix}.{name}" if prefix else name
                 self.key_lines.setdefault(path, key.start_mark.line + 1)
                 self.keys.append((name, key.start_mark.line + 1))
+                if prefix.split(".", 1)[0] == "detection":
+                    self.detection_keys.append((name, key.start_mark.line + 1))
                 self._walk(value, path)
         elif isinstance(node, yaml.SequenceNode):
             for item in node.value:
@@ -278,6 +322,10 @@ class _Locator:
 
     def line_of_key(self, path: str) -> int | None:
         return self.key_lines.get(path)
+
+    def line_of_detection_field(self, name: str) -> int | None:
+        """The line of the first detection item on field `name` (its key: field|modifiers)."""
+        return next((line for key, line in self.detection_keys if key.split("|", 1)[0] == name), None)
 
     def line_for_message(self, message: str) -> int | None:
         """The line of the first key or value that a quoted token of the message names."""
@@ -370,6 +418,8 @@ def save_sigma_rule(
     `status` is our deployment state (test / enabled / disabled), not Sigma's maturity
     field: None keeps an existing rule's status and enables a new one. `strategies`
     (Strategy objects, ids or slugs) are added to the rule's links; none are removed.
+    The returned rule carries `warnings` (RuleWarning list, not stored): what the author
+    should check although the rule was saved, such as fields with no canonical column.
     """
     parsed = parse_sigma_rule(yaml_text)
     if status is not None and status not in DetectionRule.Status.values:
@@ -401,6 +451,7 @@ def save_sigma_rule(
             rule.strategies.clear()
             for strategy in linked:
                 rule.strategies.add(strategy)
+    rule.warnings = parsed.warnings
     return rule
 
 

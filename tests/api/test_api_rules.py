@@ -266,3 +266,16 @@ def test_the_rule_size_limit_holds_when_the_rule_comes_inside_json(engineer_api,
     rule.refresh_from_db()
     assert rule.sigma_yaml == EXEC_INTO_POD_YAML  # the stored rule is untouched
     assert DetectionRule.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_rule_on_an_unmapped_field_is_stored_and_answers_with_a_warning(engineer_api):
+    text = EXEC_INTO_POD_YAML.replace("objectRef.subresource: exec", "objectRef.subresourse: exec")  # line 14
+    response = engineer_api.post("/api/v1/rules/", text, content_type="application/yaml")
+    assert response.status_code == 201
+    warnings = response.json()["warnings"]
+    assert [(w["line"], w["field"]) for w in warnings] == [(14, "objectRef.subresourse")]
+    assert "objectRef.subresourse" in warnings[0]["message"]
+    assert DetectionRule.objects.count() == 1
+    clean = engineer_api.post("/api/v1/rules/", {"sigma_yaml": EXEC_INTO_POD_YAML}, format="json")
+    assert clean.json()["warnings"] == []
