@@ -3,7 +3,9 @@
 `save_sigma_rule` is the one way a Sigma rule gets stored, from the admin form, the
 API, an import command or a test: it parses the YAML with pySigma, runs the
 validators that catch real mistakes, compiles the rule with our own engine (which
-refuses unsafe regular expressions), then upserts by the Sigma id.
+refuses regular expressions it cannot run: backreferences, lookaround, too large), then
+upserts by the Sigma id. Regexes run in linear time (Rust `regex`), so patterns that
+backtrack catastrophically elsewhere, like `(a+)+$`, are accepted: they are harmless here.
 
 Not for: running rules (detections.services.detection) or routing them to sources
 (detections.pipelines).
@@ -195,7 +197,7 @@ def _run_validators(rule: SigmaRule, locator: _Locator) -> None:
 
 
 def _compile_with_engine(yaml_text: str, parsed: ParsedSigmaRule, locator: _Locator) -> None:
-    """Our engine must accept the rule too: it refuses what it cannot run (e.g. unsafe regexes)."""
+    """Our engine must accept the rule too: it refuses what it cannot run (e.g. a backreference)."""
     try:
         from detections.engine import compile_rules
     except ImportError:  # the engine is optional for saving; detection reports its absence loudly
@@ -205,7 +207,13 @@ def _compile_with_engine(yaml_text: str, parsed: ParsedSigmaRule, locator: _Loca
     ruleset = compile_rules([yaml_text], field_mapping=mapping)
     if ruleset.errors:
         error = ruleset.errors[0]
-        line = getattr(error, "line", None) or locator.line_for_message(error.message) or 1
+        line = (
+            getattr(error, "line", None)
+            or locator.line_for_message(error.message)
+            # The engine quotes a regex with repr(), which doubles its backslashes.
+            or locator.line_for_message(error.message.replace("\\\\", "\\"))
+            or 1
+        )
         raise RuleValidationError(_strip_line_prefix(error.message), line)
 
 

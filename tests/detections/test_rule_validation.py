@@ -73,6 +73,14 @@ def test_invalid_regular_expression_is_refused_with_its_line():
 
 
 @pytest.mark.django_db
+def test_a_regex_too_big_for_the_engine_is_refused_with_its_line_and_reason():
+    error = error_for(broken("Image|endswith: '/nc'", "Image|re: '" + "\\w{1000}" * 20 + "'"))
+    assert error.line == 9
+    assert "exceeds size limit" in str(error)
+    assert not DetectionRule.objects.exists()
+
+
+@pytest.mark.django_db
 def test_rule_without_id_is_refused():
     error = error_for(broken("id: 5f0b3f7e-1c2d-4a5b-9c8d-0e1f2a3b4c5d\n", ""))
     assert "id" in str(error)
