@@ -5,7 +5,7 @@ the YAML field as "line N: problem"; the derived fields (title, level, logsource
 ATT&CK ids) are read from the YAML, never typed twice.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from simple_history.admin import SimpleHistoryAdmin
 
 from detections.forms import DetectionRuleForm
@@ -49,6 +49,12 @@ class DetectionRuleAdmin(SimpleHistoryAdmin):
             },
         ),
     )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The rule is saved; what parse_sigma_rule warned about (unmapped fields) is for the author to check.
+        for warning in getattr(form.parsed, "warnings", None) or []:
+            self.message_user(request, str(warning), messages.WARNING)
 
 
 @admin.register(DetectionRun)

@@ -36,6 +36,7 @@ from detections.api.serializers import (
     RetroHuntQueuedSerializer,
     RetroHuntSerializer,
     RuleDetailSerializer,
+    RuleSavedSerializer,
     RuleSerializer,
     RuleWriteSerializer,
     RunSerializer,
@@ -85,6 +86,11 @@ def _raw_body_or_fields(request, *, json_key: str, max_bytes: int) -> tuple[byte
     if not isinstance(data, dict):
         raise ParseError(f'Send the text as the body (text/*), or as a JSON object {{"{json_key}": "..."}}.')
     return None, data
+
+
+def _warnings(rule: DetectionRule) -> list[dict]:
+    """What save_sigma_rule warned about (the rule was stored): {"line", "field", "message"} each."""
+    return [{"line": w.line, "field": w.field, "message": w.message} for w in getattr(rule, "warnings", [])]
 
 
 # --------------------------------------------------------------------------- strategies
@@ -276,8 +282,8 @@ class StrategyViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMod
             "text/plain": OpenApiTypes.STR,
         },
         responses={
-            201: OpenApiResponse(RuleDetailSerializer, description="Created."),
-            200: OpenApiResponse(RuleDetailSerializer, description="A rule with this Sigma id existed: updated."),
+            201: OpenApiResponse(RuleSavedSerializer, description="Created."),
+            200: OpenApiResponse(RuleSavedSerializer, description="A rule with this Sigma id existed: updated."),
             400: OpenApiResponse(LineErrorSerializer, description="Invalid Sigma; `line` names the line."),
             **ERRORS,
         },
@@ -290,12 +296,12 @@ class StrategyViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMod
             "application/yaml": OpenApiTypes.STR,
             "text/plain": OpenApiTypes.STR,
         },
-        responses={200: RuleDetailSerializer, 400: LineErrorSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: RuleSavedSerializer, 400: LineErrorSerializer, **ERRORS, **NOT_FOUND},
     ),
     partial_update=extend_schema(
         summary="Change a rule's status or links, or its YAML",
         request=RuleWriteSerializer(partial=True),
-        responses={200: RuleDetailSerializer, 400: LineErrorSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: RuleSavedSerializer, 400: LineErrorSerializer, **ERRORS, **NOT_FOUND},
     ),
 )
 @extend_schema(tags=["rules"])
@@ -383,15 +389,16 @@ class RuleViewSet(
         # save_sigma_rule upserts by Sigma id: a rule created before this request was updated.
         created = rule.created_at >= before
         body = RuleDetailSerializer(self.get_queryset().get(pk=rule.pk), context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            {**body, "warnings": _warnings(rule)}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
     def update(self, request, *args, **kwargs):
         rule = self.get_object()
         values = self._write_input(request, partial=kwargs.get("partial", False))
-        self._save(values, rule=rule)
-        return Response(
-            RuleDetailSerializer(self.get_queryset().get(pk=rule.pk), context=self.get_serializer_context()).data
-        )
+        saved = self._save(values, rule=rule)
+        body = RuleDetailSerializer(self.get_queryset().get(pk=rule.pk), context=self.get_serializer_context()).data
+        return Response({**body, "warnings": _warnings(saved)})
 
     @extend_schema(
         summary="Retro-hunt: run the rule over stored events",
