@@ -147,8 +147,9 @@ CELERY_BEAT_SCHEDULE = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Sessions only: HTTP basic allowed password guessing without CSRF or the login throttle.
+        # Ingest sources authenticate with their own bearer tokens (telemetry.api).
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -188,6 +189,19 @@ SHARED_DATA_DIR = Path(
     os.environ.get("ADS_SHARED_DATA")
     or next((str(p) for p in _SHARED_DATA_CANDIDATES if p.is_dir()), str(_SHARED_DATA_CANDIDATES[0]))
 )
+
+# Access control (issue 13): what an analyst's suppression may cover, and login throttling.
+# An analyst's suppression is scoped to a rule or strategy and expires within this many days;
+# one that would have hidden more past matches than this needs a detection engineer.
+SUPPRESSION_ANALYST_MAX_DAYS = env_int("SUPPRESSION_ANALYST_MAX_DAYS", 30)
+SUPPRESSION_ANALYST_MAX_PAST_MATCHES = env_int("SUPPRESSION_ANALYST_MAX_PAST_MATCHES", 50)
+SUPPRESSION_MIN_LITERAL_CHARACTERS = 2  # "ci" is a namespace; "a*" matches nearly everything
+# Failed logins within the window lock the username (or the client address) out; counters in CACHES.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 20)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
 
 LOGGING = {
     "version": 1,

@@ -29,6 +29,7 @@ from ads_portal.api import (
     MarkdownRenderer,
     ViewAwareModelPermissions,
 )
+from ads_portal.params import BadParameter, parse_id
 from detections.ads import AdsParseError, decode_document
 from detections.api.serializers import (
     LineErrorSerializer,
@@ -462,9 +463,10 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         for key in ("kind", "status"):
             if params.get(key):
                 runs = runs.filter(**{key: params[key]})
-        if params.get("rule"):
-            try:
-                runs = runs.filter(rules__id=int(params["rule"]))
-            except ValueError as exc:
-                raise ValidationError({"rule": "A rule id is a number."}) from exc
+        try:
+            rule = parse_id("rule", params.get("rule"))
+        except BadParameter as bad:
+            raise ValidationError({"rule": bad.message}) from bad
+        if rule is not None:
+            runs = runs.filter(rules__id=rule)
         return runs.order_by("-started_at", "-id")
