@@ -7,6 +7,7 @@ as a stream, to telemetry.services.ingest_stream; it holds no ingest logic.
 """
 
 import hmac
+import io
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
@@ -59,6 +60,22 @@ def _authenticated_source(request, name: str) -> Source | None:
     if not hmac.compare_digest(token.encode(), expected.encode()) or source is None or not token:
         return None
     return source
+
+
+def _spooled_body_size(django_request) -> int | None:
+    """The body's size when the server already holds all of it, else None.
+
+    Under ASGI (daphne) Django reads the whole body into a temporary file before the view
+    runs, whether or not it came with a Content-Length (chunked uploads do not): its size
+    answers an oversized body at once, instead of after parsing the bound's worth of it.
+    """
+    body = getattr(django_request, "_stream", None)
+    if body is None or not getattr(body, "seekable", lambda: False)():
+        return None
+    position = body.tell()
+    size = body.seek(0, io.SEEK_END)
+    body.seek(position)
+    return size - position
 
 
 class IngestView(APIView):
@@ -125,7 +142,7 @@ class IngestView(APIView):
             declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return _error(400, "Content-Length is not a number.")
-        if declared_length > max_body_bytes:
+        if declared_length > max_body_bytes or (_spooled_body_size(django_request) or 0) > max_body_bytes:
             return _error(413, f"The body is larger than {max_body_bytes} bytes.")
 
         try:

@@ -371,3 +371,47 @@ def test_a_disabled_source_is_told_only_to_its_token_holder(falco):
     assert post(falco.name, b"{}", token=None).status_code == 401
     response = post(falco.name, b"{}", token=falco.ingest_token)
     assert response.status_code == 403 and "disabled" in response.json()["detail"]
+
+
+class SpooledBody(io.BytesIO):
+    """What Django's ASGI handler hands a view: the whole body, already spooled; counts reads."""
+
+    bytes_read = 0
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        self.bytes_read += len(chunk)
+        return chunk
+
+    def readinto(self, buffer):
+        count = super().readinto(buffer)
+        self.bytes_read += count
+        return count
+
+
+def test_a_chunked_body_over_the_bound_under_asgi_is_413_without_being_parsed(falco, settings):
+    from django.core.handlers.asgi import ASGIRequest
+
+    from telemetry.api.views import IngestView
+
+    settings.INGEST_MAX_BODY_BYTES = 64 * 1024
+    body = SpooledBody(falco_line() * 1000)  # ~150 KiB, sent chunked: no Content-Length header
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": reverse("telemetry-ingest", args=[falco.name]),
+        "query_string": b"",
+        "headers": [
+            (b"authorization", f"Bearer {falco.ingest_token}".encode()),
+            (b"content-type", b"application/x-ndjson"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+    }
+    request = ASGIRequest(scope, body)
+    assert "CONTENT_LENGTH" not in request.META
+    response = IngestView.as_view()(request, source=falco.name)
+    response.render()
+    assert response.status_code == 413
+    assert "larger than 65536 bytes" in json.loads(response.content)["detail"]
+    assert body.bytes_read == 0
+    assert not IngestBatch.objects.exists()
