@@ -95,7 +95,10 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             # WAL lets the dev server read while an ingest or worker writes.
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 30},
+            # IMMEDIATE: a writer takes the lock at BEGIN and waits up to `timeout` for it, rather than
+            # failing with "database is locked" when it upgrades a read (one ingest is bounded by
+            # INGEST_MAX_SECONDS, below the timeout).
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 90, "transaction_mode": "IMMEDIATE"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -179,6 +182,14 @@ SPECTACULAR_SETTINGS = {
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 50 * 1024 * 1024)
 INGEST_MAX_DECOMPRESSED_BYTES = env_int("INGEST_MAX_DECOMPRESSED_BYTES", 200 * 1024 * 1024)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
+# Bounds on one delivery (telemetry.services.ingest_stream; the CLI's local files are unbounded).
+# Events outside [earliest, receipt + max future] are rejected: they would poison source health.
+INGEST_EARLIEST_EVENT_TIME = os.environ.get("INGEST_EARLIEST_EVENT_TIME", "2000-01-01T00:00:00+00:00")
+INGEST_MAX_FUTURE_SECONDS = env_int("INGEST_MAX_FUTURE_SECONDS", 24 * 3600)
+INGEST_MAX_LINES = env_int("INGEST_MAX_LINES", 5_000_000)
+INGEST_MAX_BLANK_LINES = env_int("INGEST_MAX_BLANK_LINES", 100_000)
+# Below the SQLite busy timeout, so a concurrent ingest waits for this one instead of failing.
+INGEST_MAX_SECONDS = env_int("INGEST_MAX_SECONDS", 60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
