@@ -52,3 +52,12 @@ def ensure_roles() -> None:
 def ensure_roles_after_migrate(sender, **kwargs) -> None:
     if sender.name == "accounts":
         ensure_roles()
+
+
+def is_detection_engineer(user) -> bool:
+    """Engineers and admins decide what detection may ignore (suppressions beyond an analyst's bounds)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name__in=(DETECTION_ENGINEER, ADMIN)).exists()

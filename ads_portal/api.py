@@ -6,6 +6,7 @@ Not for: serializers or views of a domain; those live in `<app>/api/`.
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, permissions, renderers, serializers
@@ -23,7 +24,7 @@ class InvalidInputSerializer(ApiErrorSerializer):
 
 # Responses every endpoint may give, for extend_schema(responses={...}).
 ERRORS = {
-    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated (HTTP basic, or a session)."),
+    401: OpenApiResponse(ApiErrorSerializer, description="Not authenticated (log in: the API takes a session)."),
     403: OpenApiResponse(ApiErrorSerializer, description="Not authenticated, or the role lacks the model permission."),
 }
 NOT_FOUND = {404: OpenApiResponse(ApiErrorSerializer, description="No such object.")}
@@ -85,10 +86,13 @@ def _problems(data, prefix: str = "") -> list[str]:
 def api_exception_handler(exc, context):
     """DRF's handler, with every error body carrying a `detail` sentence (field errors stay under `errors`).
 
-    Django's ValidationError, which services raise for refused state changes, becomes a 400 too.
+    Django's ValidationError, which services raise for refused state changes, becomes a 400 too,
+    and a service's PermissionDenied keeps its reason (DRF would replace it with a generic one).
     """
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=as_serializer_error(exc))
+    elif isinstance(exc, DjangoPermissionDenied) and str(exc):
+        exc = exceptions.PermissionDenied(detail=str(exc))
     response = exception_handler(exc, context)
     if response is None:
         return None
@@ -131,3 +135,13 @@ def api_not_found(request, *args, **kwargs):
     from django.http import JsonResponse
 
     return JsonResponse({"detail": f"No API endpoint at {request.path}."}, status=404)
+
+
+def server_error(request, *args, **kwargs):
+    """handler500: JSON with a detail under /api/ (an API client cannot read an HTML page), else Django's page."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as page_server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error: the request could not be completed."}, status=500)
+    return page_server_error(request, *args, **kwargs)

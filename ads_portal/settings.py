@@ -99,7 +99,10 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             # WAL lets the dev server read while an ingest or worker writes.
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 30},
+            # IMMEDIATE: a writer takes the lock at BEGIN and waits up to `timeout` for it, rather than
+            # failing with "database is locked" when it upgrades a read (one ingest is bounded by
+            # INGEST_MAX_SECONDS, below the timeout).
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 90, "transaction_mode": "IMMEDIATE"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -151,8 +154,9 @@ CELERY_BEAT_SCHEDULE = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Sessions only: HTTP basic allowed password guessing without CSRF or the login throttle.
+        # Ingest sources authenticate with their own bearer tokens (telemetry.api).
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -182,6 +186,14 @@ SPECTACULAR_SETTINGS = {
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 50 * 1024 * 1024)
 INGEST_MAX_DECOMPRESSED_BYTES = env_int("INGEST_MAX_DECOMPRESSED_BYTES", 200 * 1024 * 1024)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30)
+# Bounds on one delivery (telemetry.services.ingest_stream; the CLI's local files are unbounded).
+# Events outside [earliest, receipt + max future] are rejected: they would poison source health.
+INGEST_EARLIEST_EVENT_TIME = os.environ.get("INGEST_EARLIEST_EVENT_TIME", "2000-01-01T00:00:00+00:00")
+INGEST_MAX_FUTURE_SECONDS = env_int("INGEST_MAX_FUTURE_SECONDS", 24 * 3600)
+INGEST_MAX_LINES = env_int("INGEST_MAX_LINES", 5_000_000)
+INGEST_MAX_BLANK_LINES = env_int("INGEST_MAX_BLANK_LINES", 100_000)
+# Below the SQLite busy timeout, so a concurrent ingest waits for this one instead of failing.
+INGEST_MAX_SECONDS = env_int("INGEST_MAX_SECONDS", 60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
@@ -192,6 +204,19 @@ SHARED_DATA_DIR = Path(
     os.environ.get("ADS_SHARED_DATA")
     or next((str(p) for p in _SHARED_DATA_CANDIDATES if p.is_dir()), str(_SHARED_DATA_CANDIDATES[0]))
 )
+
+# Access control (issue 13): what an analyst's suppression may cover, and login throttling.
+# An analyst's suppression is scoped to a rule or strategy and expires within this many days;
+# one that would have hidden more past matches than this needs a detection engineer.
+SUPPRESSION_ANALYST_MAX_DAYS = env_int("SUPPRESSION_ANALYST_MAX_DAYS", 30)
+SUPPRESSION_ANALYST_MAX_PAST_MATCHES = env_int("SUPPRESSION_ANALYST_MAX_PAST_MATCHES", 50)
+SUPPRESSION_MIN_LITERAL_CHARACTERS = 2  # "ci" is a namespace; "a*" matches nearly everything
+# Failed logins within the window lock the username (or the client address) out; counters in CACHES.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5)
+LOGIN_FAILURES_PER_IP = env_int("LOGIN_FAILURES_PER_IP", 20)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
 
 LOGGING = {
     "version": 1,

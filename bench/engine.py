@@ -47,6 +47,7 @@ from detections.engine.compiler import FULLTEXT_COLUMN  # noqa: E402
 from detections.engine.frame import events_to_frame  # noqa: E402
 from detections.engine.sqlite_reference import convert, load_events, make_backend, run  # noqa: E402
 from detections.engine.synthetic import EventGenerator, benign_process_events  # noqa: E402
+from detections.rule_yaml import load_rule_documents  # noqa: E402
 
 
 def shared_rules_dir() -> Path:
@@ -57,7 +58,11 @@ def shared_rules_dir() -> Path:
 def load_rules(directory: Path) -> list[SigmaRule]:
     rules = []
     for path in sorted(directory.rglob("*.y*ml")):
-        rules.extend(r for r in SigmaCollection.from_yaml(path.read_text()).rules if isinstance(r, SigmaRule))
+        rules.extend(
+            r
+            for r in SigmaCollection.from_dicts(load_rule_documents(path.read_text())).rules
+            if isinstance(r, SigmaRule)
+        )
     return rules
 
 

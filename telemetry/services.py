@@ -24,13 +24,15 @@ import hashlib
 import io
 import json
 import logging
+import math
 import queue
 import re
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 import orjson
@@ -84,6 +86,8 @@ class IngestReport:
     duplicates: int = 0
     rejected: int = 0
     rejections: list[dict[str, Any]] = field(default_factory=list)
+    # Repairs made to what was stored (invalid UTF-8), with the first line they concern.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rejections_truncated(self) -> bool:
@@ -97,6 +101,7 @@ class IngestReport:
             "rejected": self.rejected,
             "rejections": self.rejections,
             "rejections_truncated": self.rejections_truncated,
+            "warnings": self.warnings,
         }
 
 
@@ -163,6 +168,57 @@ def purge_events(*, older_than: datetime, chunk_size: int = 10_000) -> int:
 
 
 GZIP_READ_BYTES = 16 * 1024
+_BLANK_LINE = re.compile(rb"\n[ \t\r\f\v]*(?=\n)")
+
+
+@dataclass
+class DeliveryBounds:
+    """The work one delivery may cost beyond its bytes: lines, blank lines, wall time (None: unbounded).
+
+    A few KiB of gzip can expand to a billion newlines, which cost no storage but minutes of
+    parsing while the delivery holds its transaction (on SQLite, the database's write lock).
+    Counted on the plain bytes as they are read, so the delivery is cut off as soon as a
+    bound is passed, not after it was all read.
+    """
+
+    max_lines: int | None = None
+    max_blank_lines: int | None = None
+    max_seconds: float | None = None
+    started: float = field(default_factory=time.monotonic)
+    lines: int = 0
+    blank_lines: int = 0
+    _tail_blank: bool = True  # the text since the last newline is blank so far
+    exceeded: str | None = None
+
+    def count(self, chunk: bytes) -> None:
+        newlines = chunk.count(b"\n")
+        if newlines:
+            self.lines += newlines
+            first = chunk.find(b"\n")
+            blank = len(_BLANK_LINE.findall(chunk))
+            if self._tail_blank and not chunk[:first].strip():
+                blank += 1  # a blank line that began in an earlier chunk (or at the start)
+            self.blank_lines += blank
+            self._tail_blank = not chunk[chunk.rfind(b"\n") + 1 :].strip()
+        elif chunk.strip():
+            self._tail_blank = False
+        if self.max_lines is not None and self.lines > self.max_lines:
+            self.fail(f"the delivery has more than {self.max_lines} lines; send it in smaller parts")
+        if self.max_blank_lines is not None and self.blank_lines > self.max_blank_lines:
+            self.fail(f"the delivery has more than {self.max_blank_lines} blank lines")
+        self.check_time()
+
+    def restart(self) -> None:
+        """Count lines afresh (what was counted was compressed bytes, not lines)."""
+        self.lines, self.blank_lines, self._tail_blank = 0, 0, True
+
+    def check_time(self) -> None:
+        if self.max_seconds is not None and time.monotonic() - self.started > self.max_seconds:
+            self.fail(f"the delivery took longer than {self.max_seconds} seconds to read; send it in smaller parts")
+
+    def fail(self, reason: str) -> None:
+        self.exceeded = reason
+        raise DeliveryTooLarge(reason)
 
 
 class MeteredReader(io.RawIOBase):
@@ -180,8 +236,10 @@ class MeteredReader(io.RawIOBase):
         what: str,
         on_read: Callable[[int], Any] | None = None,
         corrupt_ends_input: bool = False,
+        bounds: DeliveryBounds | None = None,
     ):
         super().__init__()
+        self.bounds = bounds  # set on the layer that yields the plain bytes
         self._inner = inner
         self.limit = limit
         self.what = what
@@ -216,6 +274,8 @@ class MeteredReader(io.RawIOBase):
             raise DeliveryTooLarge(f"{self.what} is larger than {self.limit} bytes")
         if self._on_read is not None and size:
             self._on_read(size)
+        if self.bounds is not None:
+            self.bounds.count(chunk)
         return size
 
 
@@ -225,21 +285,31 @@ def open_delivery(
     max_decompressed_bytes: int | None,
     max_body_bytes: int | None = None,
     progress: Callable[[int], Any] | None = None,
+    bounds: DeliveryBounds | None = None,
 ) -> tuple[IO[bytes], list[MeteredReader]]:
     """A buffered, plain-bytes view of a delivery: gzip layers removed, every layer's output bounded.
 
     `progress` is called with the number of bytes read from `stream` itself (compressed
     bytes for a .gz file), which is what a progress bar over a file's size needs.
     """
-    meters = [MeteredReader(stream, limit=max_body_bytes, what="delivery", on_read=progress)]
+    # Lines are counted on the innermost layer: each layer counts until a gzip layer is found
+    # inside it (the peek below reads up to a buffer's worth), then the count starts again.
+    meters = [MeteredReader(stream, limit=max_body_bytes, what="delivery", on_read=progress, bounds=bounds)]
     reader: IO[bytes] = io.BufferedReader(meters[0], buffer_size=1 << 20)
     for _ in range(MAX_GZIP_LAYERS):
         if reader.peek(2)[:2] != GZIP_MAGIC:
             break
         decompressed = gzip.GzipFile(fileobj=reader, mode="rb")
+        meters[-1].bounds = None
+        if bounds is not None:
+            bounds.restart()
         meters.append(
             MeteredReader(
-                decompressed, limit=max_decompressed_bytes, what="decompressed delivery", corrupt_ends_input=True
+                decompressed,
+                limit=max_decompressed_bytes,
+                what="decompressed delivery",
+                corrupt_ends_input=True,
+                bounds=bounds,
             )
         )
         reader = io.BufferedReader(meters[-1], buffer_size=1 << 20)
@@ -261,10 +331,33 @@ def canonical_json(raw: Any) -> bytes:
     try:
         text = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # integers past 64 bits, non-string keys: the slower, wider encoder
-        text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        try:
+            text = json.dumps(
+                raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False
+            ).encode()
+        except ValueError:
+            raise ValueError(NOT_JSON_NUMBER) from None
+    else:
+        # orjson writes inf and NaN as null: a lossy record whose fingerprint would collide
+        # with other records'. Only a record with a null can hide one, so most skip the walk.
+        if b"null" in text and _has_non_finite(raw):
+            raise ValueError(NOT_JSON_NUMBER)
     if b"\\u0000" in text:
         return canonical_json(_without_nul(raw))
     return text
+
+
+NOT_JSON_NUMBER = "the record holds a number JSON cannot represent (infinite or NaN); not stored"
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def _without_nul(value: Any) -> Any:
@@ -316,7 +409,34 @@ _OPTIONAL_COLUMNS = tuple(
 )
 
 
-def _clean_event(event: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+@dataclass(frozen=True)
+class TimeWindow:
+    """The event times a delivery may carry: from a hard floor to a little past its receipt.
+
+    A year-9999 event would become the source's last event for ever (and hide a source that
+    went quiet); a year-1 or 1900 one is a broken clock or a forgery. Old logs are fine (a
+    replay of 2017 data is a normal use), so the floor is a fixed date, not an age.
+    """
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def for_receipt(cls, received_at: datetime) -> TimeWindow:
+        earliest = datetime.fromisoformat(str(settings.INGEST_EARLIEST_EVENT_TIME).replace("Z", "+00:00"))
+        if earliest.tzinfo is None:
+            earliest = earliest.replace(tzinfo=UTC)
+        return cls(earliest, received_at + timedelta(seconds=settings.INGEST_MAX_FUTURE_SECONDS))
+
+    def reason_against(self, when: datetime) -> str | None:
+        if when < self.earliest:
+            return f"time {when.isoformat()} is before {self.earliest.isoformat()}, the earliest accepted"
+        if when > self.latest:
+            return f"time {when.isoformat()} is in the future (after {self.latest.isoformat()}, the latest accepted)"
+        return None
+
+
+def _clean_event(event: dict[str, Any], window: TimeWindow | None = None) -> tuple[dict[str, Any] | None, str | None]:
     """The event's canonical fields fitted to their columns, or a reason to reject it.
 
     Parsers already coerce types; this guards the columns themselves: a value that
@@ -328,6 +448,8 @@ def _clean_event(event: dict[str, Any]) -> tuple[dict[str, Any] | None, str | No
         return None, "missing or unparsable time"
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
+    if window is not None and (reason := window.reason_against(when)) is not None:
+        return None, reason
     kind = event.get("kind")
     if not kind or not isinstance(kind, str):
         return None, "missing kind"
@@ -567,7 +689,7 @@ class _OrmWriter:
 
 
 class _SqliteWriter(_OrmWriter):
-    """SQLite: what bulk_create(ignore_conflicts=True) does there (INSERT OR IGNORE), without the
+    """SQLite: INSERT ... ON CONFLICT DO NOTHING (duplicates only, unlike INSERT OR IGNORE), without the
     ORM's per-field work (5-10x faster), the canonical JSON reused as the stored raw text."""
 
     needs_raw = False
@@ -577,8 +699,11 @@ class _SqliteWriter(_OrmWriter):
         qn = connection.ops.quote_name
         columns = ["source_id", "batch_id", "ingested_at", "fingerprint", "time", "kind", "raw", *_OPTIONAL_COLUMNS]
         self._sql = (
-            f"INSERT OR IGNORE INTO {qn(Event._meta.db_table)} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(columns))})"
+            f"INSERT INTO {qn(Event._meta.db_table)} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(columns))}) "
+            # Only an equal record already stored is skipped: OR IGNORE would also skip a row
+            # failing a CHECK (raw not valid JSON) and count it as a duplicate, unseen.
+            "ON CONFLICT (source_id, fingerprint) DO NOTHING"
         )
         # NOT NULL text columns take "" where the event has no value.
         self._pairs = tuple((c, "" if c in _STR_LIMITS else None) for c in _OPTIONAL_COLUMNS)
@@ -618,6 +743,9 @@ def ingest_stream(
     progress: Callable[[int], Any] | None = None,
     max_decompressed_bytes: int | None = _FROM_SETTINGS,
     max_body_bytes: int | None = None,
+    max_lines: int | None = _FROM_SETTINGS,
+    max_blank_lines: int | None = _FROM_SETTINGS,
+    max_seconds: float | None = _FROM_SETTINGS,
     hand_off: bool = True,
 ) -> IngestReport:
     """Parse a delivery with the source's parser and store its events; one IngestBatch per call.
@@ -626,13 +754,19 @@ def ingest_stream(
     stored; a record the parser chokes on costs that record only. The delivery as a
     whole fails (IngestError, nothing stored) only when it cannot be read or is too
     large (`max_body_bytes` bounds the bytes read from `stream`, `max_decompressed_bytes`
-    what gzip expands them to; None is unbounded). `progress(n)` is called with bytes read from `stream`. After commit the
+    what gzip expands them to; `max_lines`, `max_blank_lines` and `max_seconds` bound the
+    work (DeliveryBounds); None is unbounded, the default is the INGEST_* setting). `progress(n)` is called with bytes read from `stream`. After commit the
     batch goes to detection (`hand_off=False` skips that, for benchmarks).
     """
     if not source.enabled:
         raise SourceDisabled(f"source {source.name} is disabled")
     if max_decompressed_bytes is _FROM_SETTINGS:
         max_decompressed_bytes = settings.INGEST_MAX_DECOMPRESSED_BYTES
+    bounds = DeliveryBounds(
+        max_lines=settings.INGEST_MAX_LINES if max_lines is _FROM_SETTINGS else max_lines,
+        max_blank_lines=settings.INGEST_MAX_BLANK_LINES if max_blank_lines is _FROM_SETTINGS else max_blank_lines,
+        max_seconds=settings.INGEST_MAX_SECONDS if max_seconds is _FROM_SETTINGS else max_seconds,
+    )
     parser = get_parser(source.format, field_map=source.field_map or {})
     ingested_at = timezone.now()
     with transaction.atomic():
@@ -641,16 +775,28 @@ def ingest_stream(
         )
         report = IngestReport(batch_id=batch.pk)
         reader, meters = open_delivery(
-            stream, max_decompressed_bytes=max_decompressed_bytes, max_body_bytes=max_body_bytes, progress=progress
+            stream,
+            max_decompressed_bytes=max_decompressed_bytes,
+            max_body_bytes=max_body_bytes,
+            progress=progress,
+            bounds=bounds,
         )
         writer_class = {"postgresql": _PostgresWriter, "sqlite": _SqliteWriter}.get(connection.vendor, _OrmWriter)
         writer = writer_class(source=source, batch=batch, ingested_at=ingested_at)
         latest_time: datetime | None = None
         lines_seen = [0]
-        rows = _rows(source, parser.parse_stream(reader), report, keep_raw=writer.needs_raw, lines_seen=lines_seen)
+        rows = _rows(
+            source,
+            parser.parse_stream(reader),
+            report,
+            keep_raw=writer.needs_raw,
+            lines_seen=lines_seen,
+            window=TimeWindow.for_receipt(ingested_at),
+        )
         chunks = _Prefetched(_encoded_chunks(rows, writer))
         try:
             for size, encoded in chunks:
+                bounds.check_time()  # parsing is bounded as it reads; storing is checked per chunk
                 inserted, chunk_latest = writer.write(encoded)
                 report.accepted += inserted
                 report.duplicates += size - inserted
@@ -659,6 +805,8 @@ def ingest_stream(
         finally:
             chunks.close()
             writer.close()
+        if bounds.exceeded:  # in case a parser swallowed the exception
+            raise DeliveryTooLarge(bounds.exceeded)
         for meter in meters:  # in case a parser swallowed the exception
             if meter.exceeded:
                 raise DeliveryTooLarge(f"{meter.what} is larger than {meter.limit} bytes")
@@ -667,6 +815,15 @@ def ingest_stream(
                     raise DeliveryUnreadable(meter.corruption)
                 _reject(report, lines_seen[0] + 1, meter.corruption)
 
+        notes = getattr(parser, "notes", None)  # a Parser fills it; a stand-in parser may not
+        if notes is not None and notes.invalid_utf8_lines:
+            report.warnings.append(
+                {
+                    "line": notes.first_invalid_utf8_line,
+                    "warning": f"invalid UTF-8 on {notes.invalid_utf8_lines} lines (first at line "
+                    f"{notes.first_invalid_utf8_line}), stored as U+FFFD",
+                }
+            )
         batch.accepted, batch.duplicates, batch.rejected = report.accepted, report.duplicates, report.rejected
         batch.rejections = report.rejections
         batch.save(update_fields=["accepted", "duplicates", "rejected", "rejections"])
@@ -684,6 +841,7 @@ def _rows(
     *,
     keep_raw: bool,
     lines_seen: list[int] | None = None,
+    window: TimeWindow | None = None,
 ):
     """Valid records as rows to store; rejections recorded on the report (capped) as they come.
 
@@ -715,7 +873,7 @@ def _rows(
         try:
             event = item.event
             raw = event.get("raw")
-            cleaned, reason = _clean_event(event)
+            cleaned, reason = _clean_event(event, window)
             if cleaned is None:
                 _reject(report, item.line, reason)
                 continue

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_POST
 
+from ads_portal.params import BadParameter, parse_id
 from telemetry.models import IngestBatch, Source
 from telemetry.selectors import recent_batches, source_health
 from telemetry.services import IngestError, IngestReport, ingest_stream
@@ -32,8 +33,9 @@ def source_list(request):
 def _detail_context(request, source, **extra):
     health = next((h for h in source_health() if h.source.pk == source.pk), None)
     shown_batch = None
-    if request.GET.get("batch", "").isdigit():
-        shown_batch = source.batches.filter(pk=int(request.GET["batch"])).first()
+    batch_id = extra.pop("batch_id", None)
+    if batch_id is not None:
+        shown_batch = source.batches.filter(pk=batch_id).first()
     return {
         "source": source,
         "health": health,
@@ -47,7 +49,12 @@ def _detail_context(request, source, **extra):
 
 def source_detail(request, name):
     source = get_object_or_404(Source, name=name)
-    return render(request, "telemetry/source_detail.html", _detail_context(request, source))
+    try:
+        batch_id = parse_id("batch", request.GET.get("batch"))
+    except BadParameter as bad:  # an id past the database's range was a 500
+        context = _detail_context(request, source, param_error=str(bad))
+        return render(request, "telemetry/source_detail.html", context, status=400)
+    return render(request, "telemetry/source_detail.html", _detail_context(request, source, batch_id=batch_id))
 
 
 @require_POST

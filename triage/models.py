@@ -157,6 +157,12 @@ class Suppression(models.Model):
     enabled = models.BooleanField(default=True)
     slug = models.SlugField(max_length=120, unique=True, null=True, blank=True, help_text="Shipped suppressions.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who last changed it (triage.services.update_suppression): suppressions silence detection,
+    # so every change has a name on it.
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from detections.models import DetectionRule, Strategy
+from detections.rule_yaml import RuleYamlError, load_rule_mapping
 from triage.models import Suppression
 
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "detections" / "library"
@@ -68,7 +69,10 @@ def load_library(base: Path = LIBRARY_DIR) -> LibrarySummary:
     texts = [(p, p.read_text(encoding="utf-8")) for p in rule_paths]
     texts.sort(key=lambda item: "correlation:" in item[1])
     for path, text in texts:
-        spec = yaml.safe_load(text) or {}
+        try:
+            spec = load_rule_mapping(text)  # the bounded loader: library files are rule texts too
+        except RuleYamlError as exc:
+            raise LibraryError(f"{path}: {exc}") from None
         strategies = _strategies_by_slug(spec.get("strategies"), str(path))
         rule = save_sigma_rule(yaml_text=text, strategies=strategies, source_path=str(path.relative_to(base)))
         summary.rules.append(rule.rule_uid)

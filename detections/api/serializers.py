@@ -189,6 +189,24 @@ class RuleDetailSerializer(RuleSerializer):
         read_only_fields = fields
 
 
+class RuleWarningSerializer(serializers.Serializer):
+    line = serializers.IntegerField(allow_null=True, help_text="1-based line of the YAML the warning is about.")
+    field = serializers.CharField(help_text="The Sigma field concerned, when there is one.")
+    message = serializers.CharField()
+
+
+class RuleSavedSerializer(RuleDetailSerializer):
+    """A rule as stored, with what the author should check although it was stored."""
+
+    warnings = RuleWarningSerializer(
+        many=True, read_only=True, help_text="E.g. fields with no canonical column for the rule's logsource."
+    )
+
+    class Meta(RuleDetailSerializer.Meta):
+        fields = [*RuleDetailSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields
+
+
 class RuleWriteSerializer(serializers.Serializer):
     """A Sigma rule or correlation to store; `sigma_yaml` may be left out of a PATCH (status, strategies)."""
 

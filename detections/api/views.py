@@ -29,6 +29,7 @@ from ads_portal.api import (
     MarkdownRenderer,
     ViewAwareModelPermissions,
 )
+from ads_portal.params import BadParameter, parse_id
 from detections.ads import AdsParseError, decode_document
 from detections.api.serializers import (
     LineErrorSerializer,
@@ -36,6 +37,7 @@ from detections.api.serializers import (
     RetroHuntQueuedSerializer,
     RetroHuntSerializer,
     RuleDetailSerializer,
+    RuleSavedSerializer,
     RuleSerializer,
     RuleWriteSerializer,
     RunSerializer,
@@ -85,6 +87,11 @@ def _raw_body_or_fields(request, *, json_key: str, max_bytes: int) -> tuple[byte
     if not isinstance(data, dict):
         raise ParseError(f'Send the text as the body (text/*), or as a JSON object {{"{json_key}": "..."}}.')
     return None, data
+
+
+def _warnings(rule: DetectionRule) -> list[dict]:
+    """What save_sigma_rule warned about (the rule was stored): {"line", "field", "message"} each."""
+    return [{"line": w.line, "field": w.field, "message": w.message} for w in getattr(rule, "warnings", [])]
 
 
 # --------------------------------------------------------------------------- strategies
@@ -276,8 +283,8 @@ class StrategyViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMod
             "text/plain": OpenApiTypes.STR,
         },
         responses={
-            201: OpenApiResponse(RuleDetailSerializer, description="Created."),
-            200: OpenApiResponse(RuleDetailSerializer, description="A rule with this Sigma id existed: updated."),
+            201: OpenApiResponse(RuleSavedSerializer, description="Created."),
+            200: OpenApiResponse(RuleSavedSerializer, description="A rule with this Sigma id existed: updated."),
             400: OpenApiResponse(LineErrorSerializer, description="Invalid Sigma; `line` names the line."),
             **ERRORS,
         },
@@ -290,12 +297,12 @@ class StrategyViewSet(JsonErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMod
             "application/yaml": OpenApiTypes.STR,
             "text/plain": OpenApiTypes.STR,
         },
-        responses={200: RuleDetailSerializer, 400: LineErrorSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: RuleSavedSerializer, 400: LineErrorSerializer, **ERRORS, **NOT_FOUND},
     ),
     partial_update=extend_schema(
         summary="Change a rule's status or links, or its YAML",
         request=RuleWriteSerializer(partial=True),
-        responses={200: RuleDetailSerializer, 400: LineErrorSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: RuleSavedSerializer, 400: LineErrorSerializer, **ERRORS, **NOT_FOUND},
     ),
 )
 @extend_schema(tags=["rules"])
@@ -383,15 +390,16 @@ class RuleViewSet(
         # save_sigma_rule upserts by Sigma id: a rule created before this request was updated.
         created = rule.created_at >= before
         body = RuleDetailSerializer(self.get_queryset().get(pk=rule.pk), context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            {**body, "warnings": _warnings(rule)}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
     def update(self, request, *args, **kwargs):
         rule = self.get_object()
         values = self._write_input(request, partial=kwargs.get("partial", False))
-        self._save(values, rule=rule)
-        return Response(
-            RuleDetailSerializer(self.get_queryset().get(pk=rule.pk), context=self.get_serializer_context()).data
-        )
+        saved = self._save(values, rule=rule)
+        body = RuleDetailSerializer(self.get_queryset().get(pk=rule.pk), context=self.get_serializer_context()).data
+        return Response({**body, "warnings": _warnings(saved)})
 
     @extend_schema(
         summary="Retro-hunt: run the rule over stored events",
@@ -455,9 +463,10 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         for key in ("kind", "status"):
             if params.get(key):
                 runs = runs.filter(**{key: params[key]})
-        if params.get("rule"):
-            try:
-                runs = runs.filter(rules__id=int(params["rule"]))
-            except ValueError as exc:
-                raise ValidationError({"rule": "A rule id is a number."}) from exc
+        try:
+            rule = parse_id("rule", params.get("rule"))
+        except BadParameter as bad:
+            raise ValidationError({"rule": bad.message}) from bad
+        if rule is not None:
+            runs = runs.filter(rules__id=rule)
         return runs.order_by("-started_at", "-id")

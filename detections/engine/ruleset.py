@@ -1,7 +1,7 @@
 """`compile_rules()` and `CompiledRuleSet.match()`: the engine's public entry points.
 
-Parsing uses pySigma (RE2 validation of |re included); each rule becomes a boolean tree
-(compiler.py) that is turned into polars expressions per batch schema (polars_expr.py).
+Parsing reads the text with the bounded loader (detections.rule_yaml), then pySigma (RE2
+validation of |re included); each rule becomes a boolean tree (compiler.py) that is turned into polars expressions per batch schema (polars_expr.py).
 `match()` evaluates all routed rules over a batch in as few polars passes as it can
 (evaluation.py): a literal prefilter picks the rows a rule could possibly match, and only those
 rows are evaluated exactly.
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import polars as pl
-import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
@@ -32,6 +32,7 @@ from detections.engine.compiler import (
     rule_identity,
 )
 from detections.engine.evaluation import BatchEvaluator, to_frame
+from detections.rule_yaml import RuleYamlError, load_rule_documents
 
 logger = logging.getLogger(__name__)
 
@@ -201,12 +202,13 @@ def _parse_text(
     errors: list[RuleError],
 ) -> None:
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+        documents = load_rule_documents(text)
+    except RuleYamlError as error:
         rule_id, title = _identity_from_text(text)
-        errors.append(RuleError(rule_id, title, f"invalid YAML: {error}", mark.line + 1 if mark else None))
+        errors.append(RuleError(rule_id, title, error.problem, error.line))
         return
+    try:
+        collection = SigmaCollection.from_dicts(documents, collect_errors=True, resolve_references=False)
     except SigmaError as error:
         rule_id, title = _identity_from_text(text)
         errors.append(RuleError(rule_id, title, str(error.args[0]) if error.args else str(error), _line(error)))
@@ -254,12 +256,13 @@ def _line(error: Exception) -> int | None:
     return getattr(source, "line", None)
 
 
+# `id:` and `title:` at the top level, read as text: the rule may be one the loader refused.
+_TOP_LEVEL_IDENTITY = re.compile(r"^(id|title):[ \t]*['\"]?(.*?)['\"]?[ \t]*$", re.MULTILINE)
+
+
 def _identity_from_text(text: str) -> tuple[str, str]:
-    try:
-        doc = next(iter(yaml.safe_load_all(text)), None)
-    except yaml.YAMLError:
-        doc = None
-    if isinstance(doc, dict):
-        title = str(doc.get("title") or "")
-        return str(doc.get("id") or title), title
-    return "", ""
+    found: dict[str, str] = {}
+    for match in _TOP_LEVEL_IDENTITY.finditer(text):
+        found.setdefault(match.group(1), match.group(2)[:200])
+    title = found.get("title", "")
+    return found.get("id") or title, title

@@ -49,6 +49,7 @@ from sigma.exceptions import SigmaError
 
 from detections import pipelines
 from detections.models import DetectionRule, DetectionRun, RuleMatch
+from detections.rule_yaml import load_rule_documents
 from detections.services.analytics.base import bucket_start, match_key, note_scanned, source_scope
 from detections.services.detection import MatchSpec, record_matches
 
@@ -119,7 +120,7 @@ class Correlation:
 def parse_correlation(rule: DetectionRule) -> Correlation:
     """The correlation rule of `rule.sigma_yaml`, its references resolved with pySigma."""
     try:
-        documents = SigmaCollection.from_yaml(rule.sigma_yaml, resolve_references=False)
+        documents = SigmaCollection.from_dicts(load_rule_documents(rule.sigma_yaml), resolve_references=False)
     except (SigmaError, ValueError) as exc:
         raise CorrelationError(f"invalid Sigma correlation YAML: {exc}") from None
     correlations = [r for r in documents.rules if isinstance(r, SigmaCorrelationRule)]
@@ -141,7 +142,9 @@ def parse_correlation(rule: DetectionRule) -> Correlation:
         if base.rule_uid in inline or (base.name and base.name in inline):
             continue  # also written inline in the correlation's own file
         try:
-            base_sigma.extend(SigmaCollection.from_yaml(base.sigma_yaml, resolve_references=False).rules)
+            base_sigma.extend(
+                SigmaCollection.from_dicts(load_rule_documents(base.sigma_yaml), resolve_references=False).rules
+            )
         except (SigmaError, ValueError) as exc:
             raise CorrelationError(f"base rule {base.title!r} does not parse: {exc}") from None
     try:

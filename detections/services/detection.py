@@ -45,6 +45,7 @@ from detections.pipelines import (
     referenced_fields,
     rule_applies_to_format,
 )
+from detections.rule_yaml import load_rule_mapping
 from telemetry.models import Event, IngestBatch, Source
 from telemetry.schema import BOOL_FIELDS, CANONICAL_FIELDS, FLOAT_FIELDS, INT_FIELDS
 
@@ -219,7 +220,7 @@ def _fields_of(rule: DetectionRule) -> list[str]:
     from sigma.rule import SigmaRule
 
     try:
-        sigma = SigmaRule.from_yaml(rule.sigma_yaml)
+        sigma = SigmaRule.from_dict(load_rule_mapping(rule.sigma_yaml))
     except Exception:  # the engine reports the rule's error; no fields to read then
         return []
     fields: set[str] = set()

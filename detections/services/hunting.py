@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from detections.pipelines import (
     canonical_column,
     field_mapping_for_format,
@@ -35,6 +33,7 @@ from detections.pipelines import (
     referenced_fields,
     rule_applies_to_format,
 )
+from detections.rule_yaml import RuleYamlError, load_rule_mapping
 
 RULE_SUFFIXES = (".yml", ".yaml")
 
@@ -47,6 +46,7 @@ class RuleFile:
     category: str
     service: str
     is_correlation: bool
+    problem: RuleYamlError | None = None  # the loader refused the text: the file is skipped
 
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -65,11 +65,11 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def read_rule_file(path: Path) -> RuleFile:
     text = path.read_text(encoding="utf-8")
+    problem = None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        data = None
-    data = data if isinstance(data, dict) else {}
+        data = load_rule_mapping(text)
+    except RuleYamlError as exc:
+        data, problem = {}, exc
     logsource = data.get("logsource") if isinstance(data.get("logsource"), dict) else {}
     return RuleFile(
         path=path,
@@ -78,6 +78,7 @@ def read_rule_file(path: Path) -> RuleFile:
         category=str(logsource.get("category") or "").lower(),
         service=str(logsource.get("service") or "").lower(),
         is_correlation="correlation" in data,
+        problem=problem,
     )
 
 
@@ -114,8 +115,8 @@ def _sigma_fields(text: str) -> list[str]:
     from sigma.rule import SigmaRule
 
     try:
-        rule = SigmaRule.from_yaml(text)
-    except Exception:
+        rule = SigmaRule.from_dict(load_rule_mapping(text))
+    except Exception:  # the engine reports the rule's error; no fields to read then
         return []
     fields: set[str] = set()
     for detection in rule.detection.detections.values():
@@ -128,11 +129,16 @@ def compile_rule_files(rule_paths: list[Path], source_format: str | None = None)
 
     `ruleset.errors` lists the rules that could not be compiled (they are skipped).
     """
-    from detections.engine import compile_rules
+    from detections.engine import RuleError, compile_rules
 
-    rules = [r for r in (read_rule_file(p) for p in rule_paths) if not r.is_correlation]
+    files = [read_rule_file(p) for p in rule_paths]
+    # A refused file is named by its path: its id may be anywhere in a text we did not read.
+    refused = [RuleError(str(f.path), "", f.problem.problem, f.problem.line) for f in files if f.problem]
+    rules = [f for f in files if not f.problem and not f.is_correlation]
     if source_format is None:
-        return compile_rules([r.text for r in rules]), []
+        ruleset = compile_rules([r.text for r in rules])
+        ruleset.errors[:0] = refused
+        return ruleset, []
     rules = [
         r
         for r in rules
@@ -142,7 +148,9 @@ def compile_rule_files(rule_paths: list[Path], source_format: str | None = None)
     ]
     mapping = field_mapping_for_format(source_format)
     raw_fields = sorted({f for r in rules for f in _sigma_fields(r.text) if canonical_column(f, mapping) is None})
-    return compile_rules([r.text for r in rules], field_mapping=mapping), raw_fields
+    ruleset = compile_rules([r.text for r in rules], field_mapping=mapping)
+    ruleset.errors[:0] = refused
+    return ruleset, raw_fields
 
 
 def hunt_events(ruleset, events: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

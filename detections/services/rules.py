@@ -3,7 +3,9 @@
 `save_sigma_rule` is the one way a Sigma rule gets stored, from the admin form, the
 API, an import command or a test: it parses the YAML with pySigma, runs the
 validators that catch real mistakes, compiles the rule with our own engine (which
-refuses unsafe regular expressions), then upserts by the Sigma id.
+refuses regular expressions it cannot run: backreferences, lookaround, too large), then
+upserts by the Sigma id. Regexes run in linear time (Rust `regex`), so patterns that
+backtrack catastrophically elsewhere, like `(a+)+$`, are accepted: they are harmless here.
 
 Not for: running rules (detections.services.detection) or routing them to sources
 (detections.pipelines).
@@ -24,7 +26,8 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.rule import SigmaRule
 
 from detections.models import DetectionRule, Strategy
-from detections.pipelines import field_mapping_for_logsource
+from detections.pipelines import canonical_column, field_mapping_for_logsource, referenced_fields
+from detections.rule_yaml import RuleYamlError, compose_rule_document, load_rule_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,18 @@ class RuleValidationError(ValueError):
         super().__init__(f"line {line}: {problem}" if line else problem)
 
 
+@dataclass(frozen=True)
+class RuleWarning:
+    """Something a stored rule should be checked for; it did not stop the save."""
+
+    message: str
+    line: int | None = None
+    field: str = ""
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
 @dataclass
 class ParsedSigmaRule:
     """What save_sigma_rule stores, read from the YAML."""
@@ -58,6 +73,7 @@ class ParsedSigmaRule:
     logsource_service: str = ""
     attack_ids: list[str] = field(default_factory=list)
     sigma: Any = None
+    warnings: list[RuleWarning] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- validation
@@ -68,18 +84,10 @@ def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
     if not (yaml_text or "").strip():
         raise RuleValidationError("the rule is empty", 1)
     try:
-        documents = [d for d in yaml.safe_load_all(yaml_text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RuleValidationError(f"YAML error: {problem}", mark.line + 1 if mark else None)
-    except (ValueError, TypeError, OverflowError) as exc:  # a value YAML cannot build (date 2026-13-45)
-        raise RuleValidationError(f"YAML value error: {exc}", _unconstructible_line(yaml_text))
-    if len(documents) != 1:
-        raise RuleValidationError(f"expected one Sigma rule, found {len(documents)} YAML documents", 1)
-    data = documents[0]
-    if not isinstance(data, dict):
-        raise RuleValidationError("a Sigma rule is a YAML mapping (title:, logsource:, detection:, ...)", 1)
+        # The bounded loader first: nothing below may walk a text with aliases or deep nesting.
+        data = load_rule_mapping(yaml_text)
+    except RuleYamlError as exc:
+        raise RuleValidationError(exc.problem, exc.line) from None
     locator = _Locator(yaml_text, data)
     if "correlation" in data:
         return _parse_correlation(data, locator)
@@ -118,30 +126,35 @@ def parse_sigma_rule(yaml_text: str) -> ParsedSigmaRule:
         sigma=rule,
     )
     _compile_with_engine(yaml_text, parsed, locator)
+    parsed.warnings = _unmapped_field_warnings(rule, locator)
     return parsed
 
 
-def _unconstructible_line(text: str) -> int | None:
-    """The line of the first scalar YAML cannot turn into a value (the parser itself had no complaint)."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    constructor = yaml.SafeLoader("")
-    stack = [root]
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.extend((key, value))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, yaml.ScalarNode):
-            try:
-                constructor.construct_object(node, deep=True)
-            except Exception:
-                return node.start_mark.line + 1
-    return None
+def _unmapped_field_warnings(rule: SigmaRule, locator: _Locator) -> list[RuleWarning]:
+    """A warning per detection field with no canonical column for the rule's logsource.
+
+    Such a field is still read, from each event's raw record by dotted path (SigmaHQ rules
+    use fields we do not map), so the rule is stored; but a typo (CommandLien) looks the
+    same and never matches, which is why the author is told.
+    """
+    logsource = rule.logsource
+    mapping = field_mapping_for_logsource(
+        (logsource.product or "").lower(), (logsource.category or "").lower(), (logsource.service or "").lower()
+    )
+    fields: set[str] = set()
+    for detection in rule.detection.detections.values():
+        fields |= referenced_fields(detection.detection_items)
+    unmapped = [f for f in fields if canonical_column(f, mapping) is None]
+    warnings = [
+        RuleWarning(
+            f"field {name!r} has no canonical column for this logsource: it is read from each event's raw "
+            "record by that path, and never matches if no record has it (check the spelling)",
+            locator.line_of_detection_field(name),
+            name,
+        )
+        for name in unmapped
+    ]
+    return sorted(warnings, key=lambda w: (w.line or 0, w.field))
 
 
 def _parse_correlation(data: dict, locator: _Locator) -> ParsedSigmaRule:
@@ -184,7 +197,7 @@ def _run_validators(rule: SigmaRule, locator: _Locator) -> None:
 
 
 def _compile_with_engine(yaml_text: str, parsed: ParsedSigmaRule, locator: _Locator) -> None:
-    """Our engine must accept the rule too: it refuses what it cannot run (e.g. unsafe regexes)."""
+    """Our engine must accept the rule too: it refuses what it cannot run (e.g. a backreference)."""
     try:
         from detections.engine import compile_rules
     except ImportError:  # the engine is optional for saving; detection reports its absence loudly
@@ -194,7 +207,13 @@ def _compile_with_engine(yaml_text: str, parsed: ParsedSigmaRule, locator: _Loca
     ruleset = compile_rules([yaml_text], field_mapping=mapping)
     if ruleset.errors:
         error = ruleset.errors[0]
-        line = getattr(error, "line", None) or locator.line_for_message(error.message) or 1
+        line = (
+            getattr(error, "line", None)
+            or locator.line_for_message(error.message)
+            # The engine quotes a regex with repr(), which doubles its backslashes.
+            or locator.line_for_message(error.message.replace("\\\\", "\\"))
+            or 1
+        )
         raise RuleValidationError(_strip_line_prefix(error.message), line)
 
 
@@ -285,9 +304,10 @@ class _Locator:
         self.key_lines: dict[str, int] = {}
         self.keys: list[tuple[str, int]] = []  # (key as written, line)
         self.scalars: list[tuple[str, int]] = []
+        self.detection_keys: list[tuple[str, int]] = []  # keys under detection: (field|modifiers, line)
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
+            root = compose_rule_document(text)
+        except RuleYamlError:
             root = None
         if root is not None:
             self._walk(root, "")
@@ -299,6 +319,8 @@ class _Locator:
                 path = f"{prefix}.{name}" if prefix else name
                 self.key_lines.setdefault(path, key.start_mark.line + 1)
                 self.keys.append((name, key.start_mark.line + 1))
+                if prefix.split(".", 1)[0] == "detection":
+                    self.detection_keys.append((name, key.start_mark.line + 1))
                 self._walk(value, path)
         elif isinstance(node, yaml.SequenceNode):
             for item in node.value:
@@ -308,6 +330,10 @@ class _Locator:
 
     def line_of_key(self, path: str) -> int | None:
         return self.key_lines.get(path)
+
+    def line_of_detection_field(self, name: str) -> int | None:
+        """The line of the first detection item on field `name` (its key: field|modifiers)."""
+        return next((line for key, line in self.detection_keys if key.split("|", 1)[0] == name), None)
 
     def line_for_message(self, message: str) -> int | None:
         """The line of the first key or value that a quoted token of the message names."""
@@ -400,6 +426,8 @@ def save_sigma_rule(
     `status` is our deployment state (test / enabled / disabled), not Sigma's maturity
     field: None keeps an existing rule's status and enables a new one. `strategies`
     (Strategy objects, ids or slugs) are added to the rule's links; none are removed.
+    The returned rule carries `warnings` (RuleWarning list, not stored): what the author
+    should check although the rule was saved, such as fields with no canonical column.
     """
     parsed = parse_sigma_rule(yaml_text)
     if status is not None and status not in DetectionRule.Status.values:
@@ -431,6 +459,7 @@ def save_sigma_rule(
             rule.strategies.clear()
             for strategy in linked:
                 rule.strategies.add(strategy)
+    rule.warnings = parsed.warnings
     return rule
 
 

@@ -8,6 +8,11 @@ class RejectionSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class WarningSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text="First line of the delivery the warning concerns.")
+    warning = serializers.CharField()
+
+
 class IngestReportSerializer(serializers.Serializer):
     batch = serializers.IntegerField(help_text="Id of the IngestBatch recorded for this delivery.")
     accepted = serializers.IntegerField(help_text="New events stored.")
@@ -15,6 +20,7 @@ class IngestReportSerializer(serializers.Serializer):
     rejected = serializers.IntegerField(help_text="Records that could not become events (all of them).")
     rejections = RejectionSerializer(many=True, help_text="The first rejections, with line numbers (capped).")
     rejections_truncated = serializers.BooleanField(help_text="True when `rejections` lists fewer than `rejected`.")
+    warnings = WarningSerializer(many=True, help_text="Repairs made to stored records (invalid UTF-8).")
 
 
 class ErrorSerializer(serializers.Serializer):

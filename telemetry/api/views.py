@@ -7,9 +7,9 @@ as a stream, to telemetry.services.ingest_stream; it holds no ingest logic.
 """
 
 import hmac
+import io
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from telemetry.api.serializers import ErrorSerializer, IngestReportSerializer
-from telemetry.models import IngestBatch, Source
+from telemetry.models import IngestBatch, Source, new_ingest_token
 from telemetry.services import DeliveryTooLarge, DeliveryUnreadable, SourceDisabled, ingest_stream
 
 ACCEPTED_CONTENT_TYPES = frozenset(
@@ -48,6 +48,36 @@ def _bearer_token(request) -> str | None:
     return token.strip()
 
 
+# Compared against when the source does not exist, so an unknown name costs the same time as a known one.
+_NO_TOKEN = new_ingest_token()
+
+
+def _authenticated_source(request, name: str) -> Source | None:
+    """The source named in the URL if the request carries its ingest token, else None (whatever the reason)."""
+    source = Source.objects.filter(name=name).first()
+    token = _bearer_token(request) or ""
+    expected = source.ingest_token if source is not None else _NO_TOKEN
+    if not hmac.compare_digest(token.encode(), expected.encode()) or source is None or not token:
+        return None
+    return source
+
+
+def _spooled_body_size(django_request) -> int | None:
+    """The body's size when the server already holds all of it, else None.
+
+    Under ASGI (daphne) Django reads the whole body into a temporary file before the view
+    runs, whether or not it came with a Content-Length (chunked uploads do not): its size
+    answers an oversized body at once, instead of after parsing the bound's worth of it.
+    """
+    body = getattr(django_request, "_stream", None)
+    if body is None or not getattr(body, "seekable", lambda: False)():
+        return None
+    position = body.tell()
+    size = body.seek(0, io.SEEK_END)
+    body.seek(position)
+    return size - position
+
+
 class IngestView(APIView):
     # The ingest token is the only credential here: no sessions (so no CSRF), no user accounts.
     authentication_classes: list = []
@@ -69,9 +99,11 @@ class IngestView(APIView):
             200: OpenApiResponse(IngestReportSerializer, description="Read; no new event stored."),
             201: OpenApiResponse(IngestReportSerializer, description="Read; new events stored."),
             400: OpenApiResponse(ErrorSerializer, description="Body could not be read (broken gzip)."),
-            401: OpenApiResponse(ErrorSerializer, description="No bearer token."),
-            403: OpenApiResponse(ErrorSerializer, description="Wrong token, or the source is disabled."),
-            404: OpenApiResponse(ErrorSerializer, description="No such source."),
+            401: OpenApiResponse(
+                ErrorSerializer,
+                description="No such source, or no valid token for it (one answer, so names cannot be probed).",
+            ),
+            403: OpenApiResponse(ErrorSerializer, description="The source is disabled (told to its token holder)."),
             413: OpenApiResponse(ErrorSerializer, description="Body, or its decompressed content, too large."),
             415: OpenApiResponse(ErrorSerializer, description="Content type or encoding not accepted."),
         },
@@ -79,26 +111,28 @@ class IngestView(APIView):
         tags=["ingest"],
     )
     def post(self, request, source: str):
-        source_obj = get_object_or_404(Source, name=source)
-        token = _bearer_token(request)
-        if token is None:
+        source_obj = _authenticated_source(request, source)
+        if source_obj is None:
+            # One answer for an unknown source, no token, a wrong token and another source's
+            # token: a different one would tell a caller which source names exist.
             return _error(
                 401,
-                "Send the source's ingest token as 'Authorization: Bearer <token>'.",
+                "Send this source's ingest token as 'Authorization: Bearer <token>'.",
                 headers={"WWW-Authenticate": 'Bearer realm="ingest"'},
             )
-        if not hmac.compare_digest(token.encode(), source_obj.ingest_token.encode()):
-            return _error(403, "The token is not this source's ingest token.")
         if not source_obj.enabled:
             return _error(403, f"Source {source_obj.name} is disabled; its deliveries are refused.")
 
         django_request = request._request
         content_type = (django_request.content_type or "").lower()
         if content_type not in ACCEPTED_CONTENT_TYPES:
+            hint = ""
+            if content_type.startswith("multipart/"):
+                hint = " Send the file's bytes as the body itself, not as a form field."
             return _error(
                 415,
                 f"Content type {content_type or '(none)'!r} is not accepted; send one of "
-                f"{', '.join(sorted(ACCEPTED_CONTENT_TYPES))}.",
+                f"{', '.join(sorted(ACCEPTED_CONTENT_TYPES))}.{hint}",
             )
         encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
         if encoding not in ACCEPTED_CONTENT_ENCODINGS:
@@ -108,7 +142,7 @@ class IngestView(APIView):
             declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return _error(400, "Content-Length is not a number.")
-        if declared_length > max_body_bytes:
+        if declared_length > max_body_bytes or (_spooled_body_size(django_request) or 0) > max_body_bytes:
             return _error(413, f"The body is larger than {max_body_bytes} bytes.")
 
         try:

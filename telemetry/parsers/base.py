@@ -120,8 +120,10 @@ def epoch_to_datetime(value: float, *, field: str = "time") -> datetime:
     number = abs(value)
     if number >= 1e17:
         seconds, micros = divmod(int(value) // 1000, 1_000_000)
-        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=micros)
-        return moment
+        try:
+            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=micros)
+        except OverflowError:  # past year 9999 (1e30): say so, not "Python int too large"
+            raise RecordRejected(f"timestamp out of range in {field}: {value!r}")
     if number >= 1e14:
         value = value / 1e6
     elif number >= 1e11:
@@ -129,7 +131,7 @@ def epoch_to_datetime(value: float, *, field: str = "time") -> datetime:
     try:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError):
-        raise RecordRejected(f"unparsable timestamp in {field}: {value!r}")
+        raise RecordRejected(f"timestamp out of range in {field}: {value!r}")
 
 
 def to_int(value: Any) -> int | None:
@@ -374,7 +376,25 @@ class Line:
     error: str | None = None
 
 
-def iter_lines(stream: IO[bytes] | IO[str]) -> Iterator[Line]:
+@dataclass
+class DecodingNotes:
+    """What decoding a stream had to repair: lines that were not valid UTF-8.
+
+    Such lines are kept, with U+FFFD for the bytes that are not UTF-8, rather than rejected:
+    real hosts write Latin-1 file names and command lines, and an attacker must not be able
+    to hide an event by putting one bad byte in it. The repair is reported instead.
+    """
+
+    invalid_utf8_lines: int = 0
+    first_invalid_utf8_line: int | None = None
+
+    def note_invalid_utf8(self, line: int) -> None:
+        self.invalid_utf8_lines += 1
+        if self.first_invalid_utf8_line is None:
+            self.first_invalid_utf8_line = line
+
+
+def iter_lines(stream: IO[bytes] | IO[str], notes: DecodingNotes | None = None) -> Iterator[Line]:
     """Decoded lines (without the newline), numbered from 1; an over-long line is reported, not held."""
     number = 0
     first_line = True
@@ -399,7 +419,12 @@ def iter_lines(stream: IO[bytes] | IO[str]) -> Iterator[Line]:
         if isinstance(chunk, bytes):
             if first_line and chunk.startswith(b"\xef\xbb\xbf"):
                 chunk = chunk[3:]
-            text = chunk.decode("utf-8", errors="replace")
+            try:
+                text = chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                text = chunk.decode("utf-8", errors="replace")
+                if notes is not None:
+                    notes.note_invalid_utf8(number)
         else:
             text = chunk.removeprefix("\ufeff") if first_line else chunk
         first_line = False
@@ -421,14 +446,13 @@ def iter_json_values(lines: Iterable[Line]) -> Iterator[JsonValue | RecordError]
     A bad line yields a RecordError and the next line starts afresh, so one broken
     record in an NDJSON file costs that record only. A line that does not parse
     opens a multi-line document only when it looks like the start of one ("{" or
-    "[" alone, as every pretty-printer writes it) or when no single-line record has
-    been seen yet; in NDJSON it is a broken record.
+    "[" alone, as every pretty-printer writes it); a document that never closes has
+    each of its lines read or rejected on its own.
     """
     pending: list[str] = []
     pending_start = 0
     pending_bytes = 0
     oversized = False  # drop the rest of a document past MAX_DOCUMENT_BYTES
-    seen_single_line_record = False
     scanner = _DepthScanner()
     for line in lines:
         if line.text is None:
@@ -442,8 +466,8 @@ def iter_json_values(lines: Iterable[Line]) -> Iterator[JsonValue | RecordError]
         if pending and pending[0].lstrip().startswith("{") and line.text.startswith('{"'):
             # A record starting at column 0 while an object is open: pretty-printers put
             # "{" alone on its line (and indent nested content), so the open one was a
-            # truncated record.
-            yield RecordError(pending_start, "invalid JSON: record not closed before the next one")
+            # truncated record; its lines are judged one by one.
+            yield from _each_line(pending, pending_start)
             pending, scanner = [], _DepthScanner()
         if not pending and not oversized:
             text = line.text.strip()
@@ -457,13 +481,15 @@ def iter_json_values(lines: Iterable[Line]) -> Iterator[JsonValue | RecordError]
             except ValueError as exc:
                 scanner = _DepthScanner()
                 state = scanner.feed(line.text)
-                opens_document = text in ("{", "[", "[{", "[ {") or not seen_single_line_record
-                if text[0] in "{[" and state == "open" and opens_document:
+                # Only "{" or "[" alone on a line (as every pretty-printer writes it) opens a
+                # multi-line document: otherwise 5,000 broken NDJSON lines would merge into
+                # one "document" and be reported as a handful of rejections.
+                opens_document = text in ("{", "[", "[{", "[ {")
+                if state == "open" and opens_document:
                     pending, pending_start, pending_bytes = [line.text], line.number, len(line.text)
                     continue
                 yield RecordError(line.number, f"invalid JSON: {_json_error(exc)}")
                 continue
-            seen_single_line_record = True
             # Nesting deeper than MAX_NESTING needs more than MAX_NESTING brackets (counting
             # those inside strings only overestimates), so most records skip the walk.
             may_be_deep = text.count("{") + text.count("[") > MAX_NESTING
@@ -485,12 +511,33 @@ def iter_json_values(lines: Iterable[Line]) -> Iterator[JsonValue | RecordError]
         document = "\n".join(pending)
         start = pending_start
         pending = []
-        if state == "error":
-            yield RecordError(start, "invalid JSON: unbalanced brackets")
+        if state == "error":  # not a document after all: each of its lines is judged alone
+            yield from _each_line(document.split("\n"), start)
             continue
         yield from _decode_document(document, start)
     if pending:
-        yield RecordError(pending_start, "invalid JSON: document not closed at end of input")
+        yield from _each_line(pending, pending_start)
+
+
+def _each_line(texts: list[str], start_line: int) -> Iterator[JsonValue | RecordError]:
+    """Lines that opened a document which never closed properly, each read (or rejected) on its own."""
+    for offset, raw_text in enumerate(texts):
+        text = raw_text.strip()
+        if not text:
+            continue
+        number = start_line + offset
+        if text in ("{", "[", "[{", "[ {"):
+            yield RecordError(number, "invalid JSON: document opened here is not closed")
+            continue
+        try:
+            value = _loads(text)
+        except RecursionError:
+            yield RecordError(number, f"JSON nested deeper than {MAX_NESTING} levels")
+            continue
+        except ValueError as exc:
+            yield RecordError(number, f"invalid JSON: {_json_error(exc)}")
+            continue
+        yield from _values_of(value, number, "\\u0000" in text, True)
 
 
 def _values_of(value: Any, line: int, has_nul: bool, may_be_deep: bool) -> Iterator[JsonValue | RecordError]:
@@ -523,7 +570,21 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _parse_float(text: str) -> float | str:
+    # A literal past a double's range (1e400) would become inf, which JSON cannot store
+    # (orjson writes it as null, json as Infinity): two different records would collapse
+    # into one fingerprint, or fail to store. It is kept as the text the producer wrote.
+    number = float(text)
+    return number if math.isfinite(number) else text
+
+
+def _parse_int(text: str) -> int | str:
+    # Python refuses to convert more than 4300 digits (sys.get_int_max_str_digits): past
+    # that the literal is kept as text rather than losing the whole record.
+    return int(text) if len(text) <= 4300 else text
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int)
 
 
 # orjson decodes a record ~3x faster than json, but it reads an integer outside
@@ -645,12 +706,13 @@ class Parser:
 
     def __init__(self, field_map: dict[str, str] | None = None) -> None:
         self.field_map = field_map or {}
+        self.notes = DecodingNotes()  # filled while parse_stream reads
 
     # The public entry points -------------------------------------------------
 
     def parse_stream(self, fileobj: IO[bytes] | bytes) -> Iterator[ParsedRecord | RecordError]:
         stream = open_stream(fileobj)
-        yield from self.parse_lines(iter_lines(stream))
+        yield from self.parse_lines(iter_lines(stream, self.notes))
 
     def parse_object(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         """One decoded JSON record -> its canonical events; raises RecordRejected if it cannot be read."""

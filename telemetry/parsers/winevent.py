@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Line, RecordError, RecordRejected, build_event, dig, first, to_int
+from .base import MAX_NESTING, Line, RecordError, RecordRejected, build_event, dig, first, to_int
 
 _XML_DECL = re.compile(r"<\?xml[^>]*\?>")
 _FORBIDDEN = re.compile(r"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -129,6 +129,15 @@ class _NestedEvent(Exception):
     """An <Event> opened inside another: the open one was truncated."""
 
 
+class _TooDeep(Exception):
+    """Elements nested past MAX_NESTING: not an event (Sysmon's are 3 deep), and the
+    recursive conversion would fail on it and lose the events after it."""
+
+
+# Elements below the synthetic root (and an optional <Events> wrapper) an event may span.
+_MAX_XML_DEPTH = MAX_NESTING + 2
+
+
 def iter_xml_records(lines: Iterable[Line]) -> Iterator[tuple[int, dict[str, Any]] | RecordError]:
     """(line, record) for each <Event> (or top-level <EventData> fragment) in an XML stream.
 
@@ -163,6 +172,8 @@ def iter_xml_records(lines: Iterable[Line]) -> Iterator[tuple[int, dict[str, Any
                     name = _local(element.tag)
                     if kind == "start":
                         depth += 1
+                        if depth > _MAX_XML_DEPTH:
+                            raise _TooDeep
                         if name == "Event" and starts:
                             raise _NestedEvent
                         if name == "Event" or (name == "EventData" and depth == 2):
@@ -174,8 +185,14 @@ def iter_xml_records(lines: Iterable[Line]) -> Iterator[tuple[int, dict[str, Any
                         yield start, element_to_record(element)
                         element.clear()
                 break
-            except _NestedEvent:
-                yield RecordError(starts[0], "invalid XML: event not closed before the next <Event>")
+            except (_NestedEvent, _TooDeep) as exc:
+                if isinstance(exc, _TooDeep):
+                    if attempt == 1:  # a retry that meets the same deep event again was reported
+                        yield RecordError(
+                            starts[0] if starts else line.number, f"XML nested deeper than {MAX_NESTING} levels"
+                        )
+                else:
+                    yield RecordError(starts[0], "invalid XML: event not closed before the next <Event>")
                 parser, depth, starts = _new_xml_parser(), 0, []
                 opening = list(_OPEN_EVENT.finditer(text))
                 if attempt == 2 or not opening:

@@ -7,6 +7,7 @@ Not for other Zeek logs: add a format when a detection needs one.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -94,7 +95,9 @@ class _TsvHeader:
             if zeek_type in _INT_TYPES:
                 return int(value)
             if zeek_type in _FLOAT_TYPES:
-                return float(value)
+                number = float(value)
+                # inf/nan have no JSON form: keep what the sensor wrote (see base._parse_float).
+                return number if math.isfinite(number) else value
         except ValueError:
             raise RecordRejected(f"bad {zeek_type} value {value[:40]!r}")
         if zeek_type == "bool":

@@ -59,11 +59,53 @@ def test_list_filters(analyst_api, rule, strategy):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("query", ["?status=open", "?since=yesterday", "?rule=abc", "?severity=urgent"])
-def test_bad_filters_are_a_400(analyst_api, query):
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ("?status=open", "status"),
+        ("?since=yesterday", "since"),
+        ("?rule=abc", "rule"),
+        ("?severity=urgent", "severity"),
+        # issue 13: an id past the database's integer range was a 500 (and an HTML page)
+        ("?rule=99999999999999999999999", "rule"),
+        ("?rule=-1", "rule"),
+        ("?rule=0x10", "rule"),
+        ("?since=2026-13-45T00:00:00Z", "since"),  # ISO-shaped but no such day: parse_datetime raised
+        ("?until=2026-02-30T10:00:00", "until"),
+    ],
+)
+def test_bad_filters_are_a_400(analyst_api, query, problem):
     response = analyst_api.get(f"/api/v1/alerts/{query}")
     assert response.status_code == 400
-    assert response.json()["detail"]
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["detail"].startswith(problem)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["?rule=99999999999999999999999", "?rule=abc"])
+def test_bad_rule_filter_of_the_runs_is_a_400(analyst_api, query):
+    response = analyst_api.get(f"/api/v1/runs/{query}")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("rule")
+
+
+@pytest.mark.django_db
+def test_an_unhandled_error_under_the_api_answers_json(analyst, monkeypatch):
+    """Whatever bug is left, a client of /api/ gets JSON with a detail, never Django's HTML error page."""
+    from django.test import Client
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug we have not found yet")
+
+    monkeypatch.setattr("triage.api.views.filter_alerts", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(analyst)
+    response = client.get("/api/v1/alerts/")
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"detail": "Server error: the request could not be completed."}
+    page = client.get("/no-such-page-but-logged-in/")
+    assert not page["Content-Type"].startswith("application/json")
 
 
 @pytest.mark.django_db

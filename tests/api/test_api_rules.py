@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from detections.models import DetectionRule, DetectionRun, RuleMatch
+from detections.rule_yaml import MAX_RULE_BYTES
 from detections.services.rules import save_analytic_rule
 from tests.api.conftest import EXEC_INTO_POD_YAML
+from tests.detections.hostile_yaml import FIRST_ALIAS_LINE, deep_flow, finishes_within, laughs
 from tests.detections.pipeline_factories import T0, audit_line, ingest_lines, k8s_source
 
 BAD_MODIFIER_YAML = EXEC_INTO_POD_YAML.replace("verb: create", "verb|contanis: create")  # line 12
@@ -224,3 +226,56 @@ def test_the_rule_list_costs_the_same_few_queries_however_many_rules(
     with django_assert_max_num_queries(5):  # permissions, the page count and rows, the strategies of the page
         response = analyst_api.get("/api/v1/rules/")
     assert response.json()["count"] == 10
+
+
+# --------------------------------------------------------------------------- hostile YAML (issue 13)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("as_json", [False, True], ids=["yaml-body", "json-body"])
+def test_yaml_aliases_are_a_quick_400_naming_the_first_alias_line(engineer_api, as_json):
+    text = laughs(under="detection")
+    with finishes_within(2):
+        if as_json:
+            response = engineer_api.post("/api/v1/rules/", {"sigma_yaml": text}, format="json")
+        else:
+            response = engineer_api.post("/api/v1/rules/", text, content_type="application/yaml")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["line"] == FIRST_ALIAS_LINE
+    assert body["detail"] == f"Not stored: line {FIRST_ALIAS_LINE}: YAML aliases (*a) are not allowed in rules"
+    assert not DetectionRule.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_5000_deep_flow_sequence_is_a_400_with_its_line(engineer_api):
+    with finishes_within(2):
+        response = engineer_api.post("/api/v1/rules/", deep_flow(5000), content_type="application/yaml")
+    assert response.status_code == 400
+    assert response.json()["line"] == 3
+    # libyaml's own flow-depth limit (1000) speaks first here; deeper block nesting gets ours (MAX_DEPTH).
+    assert "nest" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_the_rule_size_limit_holds_when_the_rule_comes_inside_json(engineer_api, rule):
+    big = EXEC_INTO_POD_YAML.replace("level: high", f"level: high\nfalsepositives:\n    - {'a' * MAX_RULE_BYTES}")
+    response = engineer_api.post("/api/v1/rules/", {"sigma_yaml": big}, format="json")
+    assert response.status_code == 400
+    assert f"at most {MAX_RULE_BYTES} bytes" in response.json()["detail"]
+    rule.refresh_from_db()
+    assert rule.sigma_yaml == EXEC_INTO_POD_YAML  # the stored rule is untouched
+    assert DetectionRule.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_rule_on_an_unmapped_field_is_stored_and_answers_with_a_warning(engineer_api):
+    text = EXEC_INTO_POD_YAML.replace("objectRef.subresource: exec", "objectRef.subresourse: exec")  # line 14
+    response = engineer_api.post("/api/v1/rules/", text, content_type="application/yaml")
+    assert response.status_code == 201
+    warnings = response.json()["warnings"]
+    assert [(w["line"], w["field"]) for w in warnings] == [(14, "objectRef.subresourse")]
+    assert "objectRef.subresourse" in warnings[0]["message"]
+    assert DetectionRule.objects.count() == 1
+    clean = engineer_api.post("/api/v1/rules/", {"sigma_yaml": EXEC_INTO_POD_YAML}, format="json")
+    assert clean.json()["warnings"] == []

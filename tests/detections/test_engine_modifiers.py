@@ -219,6 +219,35 @@ def test_redos_regex_runs_in_linear_time_or_is_rejected():
     assert matched == [] or not ruleset.rules
 
 
+def test_a_catastrophic_backtracking_regex_is_accepted_and_harmless():
+    # Not refused, and need not be: regexes run on Rust `regex` (polars), linear in the input,
+    # where Python's re would backtrack for ages on each of these values.
+    ruleset = compile_rules([rule("sel:\n  C|re: '^(a+)+$'\ncondition: sel")])
+    assert ruleset.errors == [] and len(ruleset.rules) == 1
+    events = [{"C": "a" * 20_000 + "!"}] * 200 + [{"C": "aaaa"}]
+    started = time.perf_counter()
+    matched = ruleset.match(events)
+    assert time.perf_counter() - started < 2
+    assert [row for _, row in matched] == [200]
+
+
+@pytest.mark.parametrize(
+    "pattern, reason",
+    [
+        ("\\w{1000}" * 20, "exceeds size limit"),  # small text, a compiled program over 10 MB
+        ("a{1000}{1000}", "bad repetition operator"),  # RE2 (pySigma's check) refuses it first
+        ("x" * 4097, "longer than 4096 characters"),
+    ],
+    ids=["compiled-size", "nested-repetition", "length"],
+)
+def test_a_regex_too_big_to_run_is_a_rule_error_saying_why(pattern, reason):
+    started = time.perf_counter()
+    ruleset = compile_rules([rule(f"sel:\n  C|re: '{pattern}'\ncondition: sel")])
+    assert time.perf_counter() - started < 2
+    assert ruleset.rules == []
+    assert reason in ruleset.errors[0].message
+
+
 def test_regex_the_engine_cannot_run_is_a_rule_error_naming_the_rule():
     from sigma.collection import SigmaCollection
     from sigma.policy.profiles import TrustedPolicy

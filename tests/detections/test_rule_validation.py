@@ -73,6 +73,14 @@ def test_invalid_regular_expression_is_refused_with_its_line():
 
 
 @pytest.mark.django_db
+def test_a_regex_too_big_for_the_engine_is_refused_with_its_line_and_reason():
+    error = error_for(broken("Image|endswith: '/nc'", "Image|re: '" + "\\w{1000}" * 20 + "'"))
+    assert error.line == 9
+    assert "exceeds size limit" in str(error)
+    assert not DetectionRule.objects.exists()
+
+
+@pytest.mark.django_db
 def test_rule_without_id_is_refused():
     error = error_for(broken("id: 5f0b3f7e-1c2d-4a5b-9c8d-0e1f2a3b4c5d\n", ""))
     assert "id" in str(error)
@@ -233,3 +241,39 @@ def test_value_yaml_cannot_build_names_its_line():
 def test_missing_title_points_at_the_top_of_the_rule():
     error = error_for(broken("title: Netcat with -e\n", ""))
     assert (error.line, error.problem) == (1, "Sigma rule must have a title")
+
+
+# --------------------------------------------------------------------------- warnings (issue 13)
+
+
+@pytest.mark.django_db
+def test_a_field_with_no_canonical_column_is_stored_with_a_warning_naming_it_and_its_line():
+    rule = save_sigma_rule(yaml_text=broken("CommandLine|contains", "CommandLien|contains"))
+    assert DetectionRule.objects.filter(pk=rule.pk).exists()  # stored: Sigma rules may use unmapped fields
+    assert [(w.line, w.field) for w in rule.warnings] == [(10, "CommandLien")]
+    assert "CommandLien" in str(rule.warnings[0]) and str(rule.warnings[0]).startswith("line 10:")
+
+
+@pytest.mark.django_db
+def test_a_rule_on_mapped_fields_has_no_warnings():
+    assert save_sigma_rule(yaml_text=GOOD).warnings == []
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_the_unknown_field_warning_after_saving(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/detections/detectionrule/add/",
+        {
+            "kind": "sigma",
+            "status": "enabled",
+            "level": "medium",
+            "sigma_yaml": broken("CommandLine|contains", "CommandLien|contains"),
+            "parameters": "{}",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert DetectionRule.objects.count() == 1
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith("line 10:") and "CommandLien" in m for m in shown), shown

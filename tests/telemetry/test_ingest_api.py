@@ -201,9 +201,10 @@ def test_postgres_stores_through_copy_and_a_stage_table(zeek, shared_data):
 # --------------------------------------------------------------------------- refusals
 
 
-def test_unknown_source_is_404(k8s):
+def test_unknown_source_is_401_like_a_missing_token(k8s):
+    # Not 404: a different answer would tell a caller which source names exist.
     response = post("no-such-source", b"{}", token=k8s.ingest_token)
-    assert response.status_code == 404
+    assert response.status_code == 401
     assert "detail" in response.json()
 
 
@@ -214,10 +215,10 @@ def test_missing_token_is_401(k8s):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_wrong_token_and_another_sources_token_are_403(k8s, zeek):
-    assert post(k8s, b"{}", token="not-the-token").status_code == 403
+def test_wrong_token_and_another_sources_token_are_401(k8s, zeek):
+    assert post(k8s, b"{}", token="not-the-token").status_code == 401
     response = post(k8s, b"{}", token=zeek.ingest_token)
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.json()["detail"]
     assert not IngestBatch.objects.exists()
 
@@ -295,4 +296,4 @@ def test_the_ingest_endpoint_is_in_the_openapi_schema(client, analyst):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     operation = schema["paths"]["/api/v1/ingest/{source}/"]["post"]
     assert "application/x-ndjson" in operation["requestBody"]["content"]
-    assert {"201", "401", "403", "404", "413", "415"} <= set(operation["responses"])
+    assert {"201", "401", "403", "413", "415"} <= set(operation["responses"])

@@ -107,7 +107,7 @@ def test_rotating_the_token_retires_the_old_one(make_source, client):
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {old}",
     )
-    assert response.status_code == 403
+    assert response.status_code == 401
 
 
 def test_register_source_validates_the_field_map_with_the_parser(make_source):

@@ -65,3 +65,28 @@ def test_queue_filters_by_severity_and_entity(client, analyst, hostile_alert):
     assert "Netcat listener" in client.get(url, {"severity": "high"}).content.decode()
     assert "Netcat listener" not in client.get(url, {"severity": "low"}).content.decode()
     assert "Netcat listener" in client.get(url, {"entity": "node-1"}).content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"rule": "99999999999999999999999"},  # issue 13: a 500 (integer overflow in the database)
+        {"rule": "-1"},
+        {"rule": "web"},
+    ],
+)
+def test_a_bad_id_filter_is_a_400_with_the_reason_on_the_queue(client, analyst, query):
+    client.force_login(analyst)
+    response = client.get(reverse("triage:alert_list"), query)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'class="filter-error"' in html
+    assert "rule: an id is a whole number from 1 to" in html
+
+
+def test_a_bad_batch_id_on_a_source_page_is_a_400(client, analyst):
+    register_source(name="nodes", format="linux_process")
+    client.force_login(analyst)
+    response = client.get(reverse("telemetry:source_detail", args=["nodes"]), {"batch": "99999999999999999999999"})
+    assert response.status_code == 400
+    assert "batch: an id is a whole number from 1 to" in response.content.decode()

@@ -1,16 +1,14 @@
 """REST API v1 of triage: the alert queue (read, assign, move along the lifecycle) and suppressions.
 
 Thin views over triage.selectors and triage.services. Analysts read and change alerts and
-may add and edit suppressions; deleting a suppression needs the engineer's permission.
+may add suppressions within the bounds of triage.services.check_suppression_policy and change
+their own; changing others' and deleting any needs a detection engineer.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from django.db import transaction
 from django.db.models import Count
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
@@ -20,6 +18,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from ads_portal.api import BAD_REQUEST, ERRORS, NOT_FOUND, ViewAwareModelPermissions
+from ads_portal.params import BadParameter, parse_datetime_param, parse_id
 from triage.api.serializers import (
     AlertDetailSerializer,
     AlertSerializer,
@@ -30,9 +29,14 @@ from triage.api.serializers import (
 )
 from triage.models import Alert, Severity, Suppression
 from triage.selectors import alert_evidence, filter_alerts
-from triage.services import create_suppression, suppression_preview, transition_alert
-
-PREVIEW_SCAN_LIMIT = 50_000
+from triage.services import (
+    PREVIEW_SCAN_LIMIT,
+    create_suppression,
+    delete_suppression,
+    suppression_preview,
+    transition_alert,
+    update_suppression,
+)
 
 
 class AlertCursorPagination(CursorPagination):
@@ -48,15 +52,10 @@ class AlertCursorPagination(CursorPagination):
 
 
 def _datetime_param(request, name: str):
-    text = request.query_params.get(name, "").strip()
-    if not text:
-        return None
-    value = parse_datetime(text.replace(" ", "+"))  # a "+" in a query string arrives as a space
-    if value is None:
-        raise ValidationError({name: f"Not an ISO 8601 date-time: {text!r}."})
-    if value.tzinfo is None:  # as the portal's time zone, never the server's
-        value = value.replace(tzinfo=UTC)
-    return value
+    try:
+        return parse_datetime_param(name, request.query_params.get(name))
+    except BadParameter as bad:
+        raise ValidationError({name: bad.message}) from bad
 
 
 def _list_param(request, name: str, choices: list[str]) -> list[str]:
@@ -117,14 +116,15 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
         if self.action != "list":
             return Alert.objects.select_related("rule", "strategy", "assignee")
         params = self.request.query_params
-        rule = params.get("rule", "").strip()
-        if rule and not rule.isdigit():
-            raise ValidationError({"rule": "A rule id is a number."})
+        try:
+            rule = parse_id("rule", params.get("rule"))
+        except BadParameter as bad:
+            raise ValidationError({"rule": bad.message}) from bad
         return filter_alerts(
             status=_list_param(self.request, "status", list(Alert.Status.values)),
             severity=_list_param(self.request, "severity", list(Severity.values)),
             strategy=params.get("strategy", "").strip(),
-            rule=int(rule) if rule else None,
+            rule=rule,
             entity=params.get("entity", "").strip(),
             since=_datetime_param(self.request, "since"),
             until=_datetime_param(self.request, "until"),
@@ -179,7 +179,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
 )
 @extend_schema(tags=["suppressions"])
 class SuppressionViewSet(viewsets.ModelViewSet):
-    """Suppressions: matches they cover are counted, not alerted. Deleting one needs the engineer's permission."""
+    """Suppressions: matches they cover are counted, not alerted. The policy is the service's (triage.services)."""
 
     queryset = Suppression.objects.all()
     serializer_class = SuppressionSerializer
@@ -194,21 +194,30 @@ class SuppressionViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         values = serializer.validated_data
+        # Refused by the policy (triage.services.check_suppression_policy): 400 with the reason,
+        # or 403 for a suppression only a detection engineer may decide on.
         serializer.instance = create_suppression(
             name=values["name"],
             conditions=values["conditions"],
             reason=values["reason"],
-            owner=self.request.user,
+            user=self.request.user,
             expires_at=values.get("expires_at"),
             rule=values.get("rule"),
             strategy=values.get("strategy"),
+            enabled=values.get("enabled", True),
+            owner_name=values.get("owner_name", ""),
         )
-        extra = {name: values[name] for name in ("owner_name", "enabled") if name in values}
-        if extra:  # fields create_suppression leaves at their defaults
-            for name, value in extra.items():
-                setattr(serializer.instance, name, value)
-            serializer.instance.save(update_fields=list(extra))
         serializer.instance.hit_count = 0
+
+    def perform_update(self, serializer):
+        hits = getattr(serializer.instance, "hit_count", 0)
+        serializer.instance = update_suppression(
+            suppression=serializer.instance, user=self.request.user, changes=dict(serializer.validated_data)
+        )
+        serializer.instance.hit_count = hits
+
+    def perform_destroy(self, instance):
+        delete_suppression(suppression=instance, user=self.request.user)
 
     @extend_schema(
         summary="How many past matches a suppression would have caught",

@@ -1,6 +1,7 @@
 """Every state change of triage, as plain functions: raising alerts, suppressions, the analyst's workflow, cases.
 
 - alerting: matches -> alerts (grouping, suppressions applied), idempotent.
+- suppressions: creating and changing suppressions under the policy that keeps analysts from blinding detection.
 - workflow: one alert's lifecycle, assignment, comments, playbook checks, tuning requests, bulk actions.
 - cases: cases of related alerts (open, add, move, merge, close).
 
@@ -10,15 +11,11 @@ the modules themselves import each other directly, never through this file.
 
 from triage.services.alerting import (
     AlertOutcome,
-    conditions_hold,
-    create_suppression,
-    match_value,
     primary_strategy,
     raise_alerts,
     raise_alerts_for_run,
     raise_pending_alerts,
     severity_for,
-    suppression_preview,
     unaccounted,
     window_seconds,
 )
@@ -29,6 +26,18 @@ from triage.services.cases import (
     open_case,
     remove_alert_from_case,
     transition_case,
+)
+from triage.services.suppressions import (
+    PREVIEW_SCAN_LIMIT,
+    check_suppression_policy,
+    conditions_hold,
+    create_suppression,
+    delete_suppression,
+    disable_suppression,
+    match_value,
+    may_change_suppression,
+    suppression_preview,
+    update_suppression,
 )
 from triage.services.workflow import (
     ALERT_TRANSITIONS,
@@ -45,6 +54,12 @@ from triage.services.workflow import (
 )
 
 __all__ = [
+    "PREVIEW_SCAN_LIMIT",
+    "check_suppression_policy",
+    "delete_suppression",
+    "disable_suppression",
+    "may_change_suppression",
+    "update_suppression",
     "ALERT_TRANSITIONS",
     "AlertOutcome",
     "BulkOutcome",

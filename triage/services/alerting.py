@@ -30,24 +30,21 @@ Not for: recording matches (detections.services.detection), the alert lifecycle
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from detections.models import DetectionRule, DetectionRun, RuleMatch, Strategy
-from detections.pipelines import raw_value
 from detections.services.correlation import base_rule_ids_without_output
-from telemetry.schema import CANONICAL_FIELDS
 from triage.live import announce_alerts_changed
 from triage.models import Alert, AlertEvidence, Severity, Suppression, SuppressionHit
+from triage.services.suppressions import active_suppressions, suppression_for
 
 DEFAULT_ALERT_WINDOW_SECONDS = 3600
 _SEVERITY_ORDER = [s.value for s in Severity]  # informational < low < medium < high < critical
@@ -66,106 +63,6 @@ class AlertOutcome:
         self.updated += other.updated
         self.suppressed += other.suppressed
         return self
-
-
-# --------------------------------------------------------------------------- suppressions
-
-
-def _active_suppressions(now: datetime) -> list[Suppression]:
-    return list(
-        Suppression.objects.filter(enabled=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by("id")
-    )
-
-
-def _applies_to(suppression: Suppression, rule: DetectionRule, strategy_ids: set[int]) -> bool:
-    # Scoped to a rule and/or a strategy; with neither, global.
-    rule_ok = suppression.rule_id is None or suppression.rule_id == rule.pk
-    return rule_ok and (suppression.strategy_id is None or suppression.strategy_id in strategy_ids)
-
-
-def match_value(match: RuleMatch, name: str) -> Any:
-    """A field's value for a match: its matched fields, then the event's canonical columns, then raw."""
-    if name in (match.fields or {}):
-        return match.fields[name]
-    if name in ("entity", "entity_type"):
-        return getattr(match, name)
-    event = match.event
-    if event is None:
-        return None
-    if name in CANONICAL_FIELDS:
-        return getattr(event, name, None)
-    return raw_value(event.raw, name, source_format=None)
-
-
-def _value_matches(actual: Any, expected: Any) -> bool:
-    if actual is None or actual == "":
-        return expected in (None, "")
-    if isinstance(actual, list):
-        return any(_value_matches(item, expected) for item in actual)
-    if isinstance(actual, bool) or isinstance(expected, bool):
-        return str(actual).lower() == str(expected).lower()
-    # Sigma and analysts both expect case-insensitive comparisons; `*` and `?` are globs.
-    return fnmatch.fnmatchcase(str(actual).lower(), str(expected).lower())
-
-
-def conditions_hold(conditions: dict[str, Any], match: RuleMatch) -> bool:
-    """All conditions hold: each field's value equals (glob) the value, or one of the values listed."""
-    if not conditions:
-        return False  # an empty suppression would silence everything in scope: refuse that reading
-    for name, expected in conditions.items():
-        options = expected if isinstance(expected, list) else [expected]
-        actual = match_value(match, name)
-        if not any(_value_matches(actual, option) for option in options):
-            return False
-    return True
-
-
-def _suppression_for(match: RuleMatch, suppressions: list[Suppression], strategy_ids: set[int]) -> Suppression | None:
-    for suppression in suppressions:
-        if _applies_to(suppression, match.rule, strategy_ids) and conditions_hold(suppression.conditions, match):
-            return suppression
-    return None
-
-
-def create_suppression(
-    *,
-    name: str,
-    conditions: dict[str, Any],
-    reason: str,
-    owner=None,
-    expires_at: datetime | None = None,
-    rule: DetectionRule | None = None,
-    strategy: Strategy | None = None,
-) -> Suppression:
-    """A suppression of future matches (rule-, strategy- or globally scoped); conditions must not be empty."""
-    from django.core.exceptions import ValidationError
-
-    if not isinstance(conditions, dict) or not conditions:
-        raise ValidationError({"conditions": "give at least one field: value (or list of values) condition"})
-    if not (reason or "").strip():
-        raise ValidationError({"reason": "say why these matches are benign"})
-    suppression = Suppression(
-        name=name,
-        conditions=conditions,
-        reason=reason,
-        owner=owner,
-        expires_at=expires_at,
-        rule=rule,
-        strategy=strategy,
-    )
-    suppression.full_clean()
-    suppression.save()
-    return suppression
-
-
-def suppression_preview(*, conditions: dict[str, Any], rule: DetectionRule | None = None, limit: int = 50_000) -> int:
-    """How many past matches (of `rule`, or of every rule) these conditions would have suppressed."""
-    matches = RuleMatch.objects.select_related("event", "rule").order_by("-id")
-    if rule is not None:
-        matches = matches.filter(rule=rule)
-    return sum(1 for match in matches[:limit].iterator(chunk_size=1000) if conditions_hold(conditions, match))
 
 
 # --------------------------------------------------------------------------- alerts
@@ -221,7 +118,7 @@ def raise_alerts(*, matches: Iterable[RuleMatch] | QuerySet) -> AlertOutcome:
             by_rule.pop(rule_id, None)
     outcome = AlertOutcome()
     now = timezone.now()
-    suppressions = _active_suppressions(now)
+    suppressions = active_suppressions(now)
     for rule_id, match_ids in sorted(by_rule.items()):
         outcome += _raise_for_rule(rule_id, match_ids, suppressions)
     return outcome
@@ -248,7 +145,7 @@ def _raise_for_rule(rule_id: int, match_ids: list[int], suppressions: list[Suppr
         created: set[int] = set()
         hits, evidence = [], []
         for match in pending:
-            suppression = _suppression_for(match, suppressions, strategy_ids)
+            suppression = suppression_for(match, suppressions, strategy_ids)
             if suppression is not None:
                 hits.append(SuppressionHit(suppression=suppression, match=match))
                 outcome.suppressed += 1

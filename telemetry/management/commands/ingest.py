@@ -12,6 +12,8 @@ from telemetry.services import IngestError, ingest_stream
 # Below this a progress bar is noise.
 PROGRESS_MIN_BYTES = 1024 * 1024
 SHOWN_REJECTIONS = 10
+# Local files are the operator's own: no bound on their size or on the work they take.
+UNBOUNDED = {"max_decompressed_bytes": None, "max_lines": None, "max_blank_lines": None, "max_seconds": None}
 
 
 class Command(BaseCommand):
@@ -43,6 +45,8 @@ class Command(BaseCommand):
                 f"{path}: batch {report.batch_id}: {report.accepted} accepted, "
                 f"{report.duplicates} duplicates, {report.rejected} rejected"
             )
+            for warning in report.warnings:
+                self.stdout.write(self.style.WARNING(f"  line {warning['line']}: {warning['warning']}"))
             for rejection in report.rejections[:SHOWN_REJECTIONS]:
                 self.stdout.write(f"  line {rejection['line']}: {rejection['reason']}")
             if report.rejected > SHOWN_REJECTIONS:
@@ -57,7 +61,7 @@ class Command(BaseCommand):
                 stream=sys.stdin.buffer,
                 channel=IngestBatch.Channel.CLI,
                 filename="<stdin>",
-                max_decompressed_bytes=None,
+                **UNBOUNDED,
             )
         size = os.path.getsize(path)
         with open(path, "rb") as handle:
@@ -71,8 +75,7 @@ class Command(BaseCommand):
                     channel=IngestBatch.Channel.CLI,
                     filename=os.path.basename(path),
                     progress=bar.update if bar else None,
-                    # Local files are the operator's own: no decompression bound.
-                    max_decompressed_bytes=None,
+                    **UNBOUNDED,
                 )
             finally:
                 if bar is not None:

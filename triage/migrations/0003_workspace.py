@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('detections', '0002_analyticstate'),
         ('telemetry', '0004_event_time_btree_sqlite_only'),
-        ('triage', '0001_initial'),
+        ('triage', '0002_suppression_updated_at_suppression_updated_by'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

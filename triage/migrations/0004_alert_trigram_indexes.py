@@ -24,6 +24,6 @@ def _run(statements):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("triage", "0002_workspace")]
+    dependencies = [("triage", "0003_workspace")]
 
     operations = [migrations.RunPython(_run(FORWARD), _run(BACKWARD))]
