@@ -7,6 +7,7 @@ rule, the ATT&CK catalogue or telemetry may be `javascript:`; only `{% url %}`, 
 allowed in an href or src (issue 13, items 2 and 8).
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -36,6 +37,16 @@ def test_no_inline_script_event_handler_or_style(path):
     assert not re.search(r"""\son[a-z]+\s*=\s*["']""", text), "inline on*= event handler"
     assert not re.search(r"""\sstyle\s*=\s*["']""", text) and "<style" not in text, "inline style"
     assert not re.search(r"""\bhx-on\b|hx-on:|js:""", text), "htmx attribute that needs eval"
+
+
+def test_htmx_is_told_not_to_inject_style_or_eval():
+    base = Path(settings.BASE_DIR, "templates", "base.html").read_text()
+    config = re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", base)
+    assert config and json.loads(config.group(1)) == {
+        "includeIndicatorStyles": False,
+        "allowEval": False,
+        "allowScriptTags": False,
+    }
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(settings.BASE_DIR)))
