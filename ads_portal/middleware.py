@@ -1,15 +1,30 @@
-"""Defence in depth for pages that show attacker-controlled telemetry.
+"""Defence in depth for pages that show attacker-controlled telemetry and documents.
 
 Autoescaping neutralises markup, but not C0/C1 control characters: a terminal escape in a
 raw field would reach the page as-is. No HTML page of ours ever needs them, so any that
-slipped through a template are replaced by U+FFFD in text/html responses.
+slipped through a template are replaced by U+FFFD in text/html responses. Nor does it touch
+invisible format characters (Unicode category Cf: bidi overrides and isolates such as U+202E,
+zero-width spaces and joiners, U+FEFF, tag characters): they reorder or hide what the analyst
+reads ("Trojan source" spoofing of a command line or a pod name), so pages show each as a
+visible marker, ⟨U+202E⟩. All of Cf, not a hand-picked list: an emoji's zero-width joiner is
+shown too, a fair price on a security console. The API is not changed: it returns the data.
+Also here: the Content-Security-Policy header, set on every response.
 """
 
 import re
+import sys
+import unicodedata
 
 from django.core.exceptions import DisallowedHost
 
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x9f]")
+_FORMAT_CHARACTERS = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+# On the UTF-8 bytes, so pages without any (nearly all) are not decoded.
+_INVISIBLE = re.compile(b"|".join(re.escape(c.encode()) for c in _FORMAT_CHARACTERS))
+
+
+def _visible_marker(match: re.Match) -> bytes:
+    return f"\u27e8U+{ord(match.group().decode()):04X}\u27e9".encode()
 
 
 class StripControlCharactersMiddleware:
@@ -18,12 +33,11 @@ class StripControlCharactersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if (
-            not getattr(response, "streaming", False)
-            and response.get("Content-Type", "").startswith("text/html")
-            and _CONTROL.search(response.content)
-        ):
-            response.content = _CONTROL.sub("\ufffd".encode(), response.content)
+        if not getattr(response, "streaming", False) and response.get("Content-Type", "").startswith("text/html"):
+            if _CONTROL.search(response.content):
+                response.content = _CONTROL.sub("\ufffd".encode(), response.content)
+            if _INVISIBLE.search(response.content):
+                response.content = _INVISIBLE.sub(_visible_marker, response.content)
         return response
 
 
