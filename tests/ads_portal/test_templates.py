@@ -57,3 +57,15 @@ def test_every_link_built_from_data_goes_through_safe_url(path):
     if re.search(r"""\{\{\s*href\s*\}\}""", text):
         assignments = re.findall(r"\{%\s*with\s+href=([^%]*)%\}", text)
         assert assignments and all("|safe_url" in a for a in assignments), "`href` not set through safe_url"
+
+
+def test_no_python_module_writes_an_inline_style_into_html():
+    """format_html in an admin or a view would slip past the template checks above."""
+    apps = ("accounts", "ads_portal", "detections", "telemetry", "triage", "validation")
+    offenders = [
+        str(path.relative_to(settings.BASE_DIR))
+        for app in apps
+        for path in Path(settings.BASE_DIR, app).rglob("*.py")
+        if re.search(r"""\sstyle=\\?["']""", path.read_text())
+    ]
+    assert offenders == []
