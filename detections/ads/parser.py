@@ -11,7 +11,7 @@ What it is not: a general markdown renderer. Text is kept as written (code block
 only sub-heading levels are normalised so that a section's own sub-headings are `###`.
 
 Fatal problems (not an ADS document, binary content, a duplicated section heading, a technique
-id that is not an id) raise `AdsParseError(message, line)`; everything else becomes a
+id that is not an id, a resource link that is not http(s) or relative) raise `AdsParseError(message, line)`; everything else becomes a
 `ParseWarning(line, message)`. Line numbers are 1-based and count an optional front matter.
 """
 
@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+
+from detections.links import is_safe_url, unsafe_url_reason
 
 PRIORITIES = ("low", "medium", "high", "critical")
 DEFAULT_SCENARIO_NAME = "Adversary emulation"
@@ -81,7 +83,9 @@ _HEADING_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
 _LIST_RE = re.compile(r"^(?P<indent> *)(?P<marker>[-*+]|\d{1,9}[.)])(?P<space> +|$)")
 _RULE_RE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _FENCE_RE = re.compile(r"^(`{3,}|~{3,})")
-_LINK_RE = re.compile(r"\[(?P<text>[^\]]*)\]\((?P<url>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+# CommonMark: the destination may follow spaces and hold balanced parentheses, as in
+# `( javascript:alert(document.domain))`, which must be read whole to be judged.
+_LINK_RE = re.compile(r"\[(?P<text>[^\]]*)\]\(\s*(?P<url>(?:[^()\s]|\([^()\s]*\))+)(?:\s+\"[^\"]*\")?\s*\)")
 _AUTOLINK_RE = re.compile(r"<(?P<url>https?://[^>\s]+)>")
 _BARE_URL_RE = re.compile(r"https?://[^\s)>\]]+")
 _TACTIC_URL_RE = re.compile(r"attack\.mitre\.org/tactics/(TA\d{4})", re.IGNORECASE)
@@ -595,6 +599,11 @@ class _Parser:
             r.resources_intro = self._text(prose, rules="all")
             r.resources = [self._resource(item) for item in items]
             for item, resource in zip(items, r.resources, strict=True):
+                if resource.url and not is_safe_url(resource.url):
+                    # Refused, not dropped: the author learns which link to fix, and nothing is stored.
+                    raise AdsParseError(
+                        f"resource '{resource.title[:60]}': {unsafe_url_reason(resource.url)}", item.line
+                    )
                 if not resource.url:
                     self.warn(item.line, f"resource '{resource.title[:60]}' has no link", is_index=False)
         elif key == "validation":

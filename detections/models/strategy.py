@@ -8,9 +8,12 @@ with all its child rows.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
+
+from detections.links import is_safe_url, unsafe_url_reason
 
 from .attack import Technique
 
@@ -168,6 +171,11 @@ class Resource(models.Model):
 
     def __str__(self):
         return self.title
+
+    def clean(self):
+        # URLField alone lets ftp: through and the import path skips it: only http(s) may be a link.
+        if self.url and not is_safe_url(self.url):
+            raise ValidationError({"url": unsafe_url_reason(self.url)})
 
 
 class ExtraSection(models.Model):

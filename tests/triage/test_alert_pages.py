@@ -90,3 +90,34 @@ def test_a_bad_batch_id_on_a_source_page_is_a_400(client, analyst):
     response = client.get(reverse("telemetry:source_detail", args=["nodes"]), {"batch": "99999999999999999999999"})
     assert response.status_code == 400
     assert "batch: an id is a whole number from 1 to" in response.content.decode()
+
+
+# Trojan-source style spoofing: the override makes "nc -lvp 4444 #" read as something else.
+BIDI_COMMAND_LINE = "nc -lvp 4444 #\u202e\u2066 gnidaol \u2069\u2066\u200b"
+INVISIBLE = ("\u202e", "\u2066", "\u2069", "\u200b")
+
+
+def test_bidi_overrides_in_telemetry_are_shown_as_visible_markers_on_the_alert_pages(
+    client, analyst, django_capture_on_commit_callbacks
+):
+    save_sigma_rule(yaml_text=NETCAT_RULE)
+    source = register_source(name="nodes", format="linux_process")
+    record = {
+        "EventID": 1,
+        "UtcTime": "2026-11-20 10:00:00.000",
+        "Computer": "node-\u202e1",
+        "ProcessId": 4242,
+        "Image": "/usr/bin/nc",
+        "CommandLine": BIDI_COMMAND_LINE,
+        "User": "root",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_stream(source=source, stream=io.BytesIO(json.dumps(record).encode()), channel=IngestBatch.Channel.API)
+    alert = Alert.objects.get()
+    client.force_login(analyst)
+    for url in (reverse("triage:alert_list"), alert.get_absolute_url()):
+        html = client.get(url).content.decode()
+        assert not [c for c in INVISIBLE if c in html], url
+        assert "node-\u27e8U+202E\u27e91" in html
+    detail = client.get(alert.get_absolute_url()).content.decode()
+    assert "#\u27e8U+202E\u27e9\u27e8U+2066\u27e9 gnidaol" in detail  # the command line, spoofing visible
