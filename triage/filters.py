@@ -16,11 +16,10 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
+from ads_portal.params import BadParameter, parse_datetime_param, parse_id
 from detections.models import Strategy
 from triage.models import Alert, Severity
 
-# A database id is a positive 64-bit integer; past that, SQLite and PostgreSQL raise instead of matching nothing.
-MAX_ID = 2**63 - 1
 MAX_TEXT = 256
 
 
@@ -55,13 +54,30 @@ class ChoiceListFilter(filters.Filter):
         return qs.filter(**{f"{self.field_name}__in": value}) if value else qs
 
 
-class IdFilter(filters.Filter):
-    field_class = forms.IntegerField
+class _IdField(forms.CharField):
+    """An id as ads_portal.params reads it, so the page, the API and the socket word the error the same."""
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_ID)
-        super().__init__(*args, **kwargs)
+    def clean(self, value):
+        try:
+            return parse_id(self.label or "id", value)
+        except BadParameter as bad:
+            raise forms.ValidationError(bad.message) from bad
+
+
+class _DateTimeField(forms.CharField):
+    def clean(self, value):
+        try:
+            return parse_datetime_param(self.label or "date", value)
+        except BadParameter as bad:
+            raise forms.ValidationError(bad.message) from bad
+
+
+class IdFilter(filters.Filter):
+    field_class = _IdField
+
+
+class DateTimeFilter(filters.Filter):
+    field_class = _DateTimeField
 
 
 class AlertFilter(filters.FilterSet):
@@ -74,6 +90,7 @@ class AlertFilter(filters.FilterSet):
         help_text="Closed alerts' disposition(s): true_positive, benign_true_positive, false_positive.",
     )
     strategy = filters.CharFilter(method="filter_strategy", max_length=120, help_text="Strategy slug.")
+    strategy_id = IdFilter(field_name="strategy_id", help_text="Strategy id.")
     rule = IdFilter(field_name="rule_id", help_text="Rule id.")
     case = IdFilter(field_name="case_id", help_text="Case id.")
     assignee = filters.CharFilter(
@@ -90,12 +107,8 @@ class AlertFilter(filters.FilterSet):
         field_name="source__name", max_length=100, help_text="Telemetry source name of the alert's events."
     )
     text = filters.CharFilter(method="filter_text", max_length=MAX_TEXT, help_text="Words in the title or the entity.")
-    since = filters.IsoDateTimeFilter(
-        field_name="last_seen", lookup_expr="gte", help_text="last_seen at or after (ISO 8601)."
-    )
-    until = filters.IsoDateTimeFilter(
-        field_name="last_seen", lookup_expr="lt", help_text="last_seen before (ISO 8601)."
-    )
+    since = DateTimeFilter(field_name="last_seen", lookup_expr="gte", help_text="last_seen at or after (ISO 8601).")
+    until = DateTimeFilter(field_name="last_seen", lookup_expr="lt", help_text="last_seen before (ISO 8601).")
 
     class Meta:
         model = Alert

@@ -281,3 +281,16 @@ def alert_groups(alerts: QuerySet[Alert], *, by: str, limit: int = GROUP_LIMIT) 
         )
         for r in rows
     ]
+
+
+RELATED_LIMIT = 10
+
+
+def related_alerts(alert: Alert, *, limit: int = RELATED_LIMIT) -> dict[str, list[Alert]]:
+    """Other alerts on the same entity (any rule) and of the same rule (other entities), newest first."""
+    base = (
+        Alert.objects.exclude(pk=alert.pk).select_related("rule", "strategy", "assignee").order_by("-last_seen", "-id")
+    )
+    same_entity = list(base.filter(entity=alert.entity)[:limit]) if alert.entity else []
+    same_rule = list(base.filter(rule_id=alert.rule_id).exclude(entity=alert.entity)[:limit])
+    return {"entity": same_entity, "rule": same_rule}
