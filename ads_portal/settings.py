@@ -198,6 +198,20 @@ INGEST_MAX_SECONDS = env_int("INGEST_MAX_SECONDS", 60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# The Kubernetes cluster response actions apply to (isolate a container's pod with a NetworkPolicy).
+# Unset: nothing is applied, the policy is offered as a manifest to download.
+ADS_KUBERNETES = (
+    {
+        "host": os.environ["ADS_K8S_HOST"],
+        "token": os.environ.get("ADS_K8S_TOKEN", ""),
+        "ca_cert": os.environ.get("ADS_K8S_CA_CERT", ""),
+        "verify_ssl": env_bool("ADS_K8S_VERIFY_SSL", True),
+        "timeout_seconds": float(os.environ.get("ADS_K8S_TIMEOUT_SECONDS") or 5),
+    }
+    if os.environ.get("ADS_K8S_HOST")
+    else None
+)
+
 # Where the shared real-data corpora live (tests and benchmarks read from here).
 # Looked for beside the checkout first, then at the workspace's fixed location (a CI clone may live elsewhere).
 _SHARED_DATA_CANDIDATES = [BASE_DIR.parent / "shared" / "data", Path("/work/shared/data")]

@@ -214,7 +214,16 @@ def _alert_context(request, alert: Alert) -> dict:
         "users": services.assignable_users(),
         "open_cases": Case.objects.exclude(status=Case.Status.CLOSED).order_by("-updated_at")[:50],
         "tuning_requests": alert.tuning_requests.select_related("requested_by"),
+        "isolation": _isolation(alert),
     }
+
+
+def _isolation(alert: Alert):
+    """The isolation the alert's evidence allows, or None when it names no container or pod we can act on."""
+    try:
+        return services.isolation_plan(alert=alert)
+    except ValidationError:
+        return None
 
 
 # The pieces of the alert page an action may change, each one partial with one id.
@@ -359,6 +368,18 @@ def alert_playbook(request, pk):
             note=request.POST.get("note", ""),
             user=request.user,
         ),
+    )
+
+
+@require_POST
+def alert_isolate(request, pk):
+    alert = _alert(pk)
+    return _act(
+        request,
+        alert,
+        ["actions", "timeline"],
+        lambda: services.isolate_container(alert=alert, user=request.user),
+        notice="Isolation recorded: see Response actions.",
     )
 
 

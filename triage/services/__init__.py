@@ -4,6 +4,7 @@
 - suppressions: creating and changing suppressions under the policy that keeps analysts from blinding detection.
 - workflow: one alert's lifecycle, assignment, comments, playbook checks, tuning requests, bulk actions.
 - cases: cases of related alerts (open, add, move, merge, close).
+- response: response actions (isolate a container: NetworkPolicy, manifest or Docker commands).
 
 The names below are the package's public surface, so callers import from `triage.services`;
 the modules themselves import each other directly, never through this file.
@@ -27,6 +28,7 @@ from triage.services.cases import (
     remove_alert_from_case,
     transition_case,
 )
+from triage.services.response import IsolationPlan, isolate_container, isolation_plan
 from triage.services.suppressions import (
     PREVIEW_SCAN_LIMIT,
     check_suppression_policy,
@@ -63,6 +65,7 @@ __all__ = [
     "ALERT_TRANSITIONS",
     "AlertOutcome",
     "BulkOutcome",
+    "IsolationPlan",
     "add_alerts_to_case",
     "add_comment",
     "assign_alert",
@@ -73,6 +76,8 @@ __all__ = [
     "conditions_hold",
     "create_suppression",
     "flag_rule_for_tuning",
+    "isolate_container",
+    "isolation_plan",
     "match_value",
     "merge_cases",
     "open_case",
