@@ -42,9 +42,11 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_htmx",
+    "django_filters",
     "simple_history",
     "channels",
     "accounts",
+    "audit",
     "telemetry",
     "detections",
     "triage",
@@ -80,6 +82,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Page pieces every template uses (one date format, short ids with copy buttons).
+            "builtins": ["ads_portal.ui"],
         },
     },
 ]
@@ -193,6 +197,20 @@ INGEST_MAX_BLANK_LINES = env_int("INGEST_MAX_BLANK_LINES", 100_000)
 INGEST_MAX_SECONDS = env_int("INGEST_MAX_SECONDS", 60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# The Kubernetes cluster response actions apply to (isolate a container's pod with a NetworkPolicy).
+# Unset: nothing is applied, the policy is offered as a manifest to download.
+ADS_KUBERNETES = (
+    {
+        "host": os.environ["ADS_K8S_HOST"],
+        "token": os.environ.get("ADS_K8S_TOKEN", ""),
+        "ca_cert": os.environ.get("ADS_K8S_CA_CERT", ""),
+        "verify_ssl": env_bool("ADS_K8S_VERIFY_SSL", True),
+        "timeout_seconds": float(os.environ.get("ADS_K8S_TIMEOUT_SECONDS") or 5),
+    }
+    if os.environ.get("ADS_K8S_HOST")
+    else None
+)
 
 # Where the shared real-data corpora live (tests and benchmarks read from here).
 # Looked for beside the checkout first, then at the workspace's fixed location (a CI clone may live elsewhere).

@@ -100,3 +100,197 @@ def alert_evidence(alert: Alert, *, limit: int = EVIDENCE_LIMIT) -> AlertEvidenc
     ]
     total = len(items) if len(items) < limit else AlertEvidence.objects.filter(alert=alert).count()
     return AlertEvidenceView(items=items, total=total)
+
+
+# --------------------------------------------------------------------------- the queue page
+
+QUEUE_PAGE_SIZE = 50
+# Counting a million rows costs more than the page itself: counts stop here and show "1,000+".
+COUNT_CAP = 1000
+# Sorts the queue offers, each a keyset the indexes serve: (field, direction) pairs, id last.
+QUEUE_SORTS: dict[str, tuple[str, ...]] = {
+    "-last_seen": ("-last_seen", "-id"),
+    "last_seen": ("last_seen", "id"),
+    "-first_seen": ("-first_seen", "-id"),
+    "-count": ("-count", "-id"),
+}
+GROUPINGS = {"rule": "rule__title", "entity": "entity", "strategy": "strategy__title"}
+GROUP_LIMIT = 100
+
+
+@dataclass
+class QueuePage:
+    alerts: list[Alert]
+    sort: str
+    next_cursor: str = ""
+    previous_cursor: str = ""
+    count: int = 0
+    count_capped: bool = False
+
+
+def _cursor_values(alert: Alert, keys: tuple[str, ...]) -> list[str]:
+    values = []
+    for key in keys:
+        value = getattr(alert, key.lstrip("-"))
+        values.append(value.isoformat() if isinstance(value, datetime) else str(value))
+    return values
+
+
+def encode_cursor(values: list[str], *, backwards: bool = False) -> str:
+    import base64
+    import json
+
+    payload = json.dumps({"v": values, "b": backwards}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: tuple[str, ...]) -> tuple[list, bool]:
+    """The values a cursor holds, parsed for `keys`; ValueError for anything that is not one of ours."""
+    import base64
+    import json
+
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        raw, backwards = payload["v"], bool(payload.get("b"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError("not a page cursor of this queue") from exc
+    if not isinstance(raw, list) or len(raw) != len(keys):
+        raise ValueError("not a page cursor of this sort")
+    parsed = []
+    for key, value in zip(keys, raw, strict=True):
+        name = key.lstrip("-")
+        if name in ("last_seen", "first_seen"):
+            moment = parse_datetime(str(value))
+            if moment is None:
+                raise ValueError("not a page cursor of this queue")
+            parsed.append(moment)
+        else:
+            number = int(value)
+            if not 0 <= number < 2**63:
+                raise ValueError("not a page cursor of this queue")
+            parsed.append(number)
+    return parsed, backwards
+
+
+def _after(keys: tuple[str, ...], values: list, *, backwards: bool):
+    """Rows strictly after `values` in the order of `keys` (before them when paging backwards)."""
+    from django.db.models import Q
+
+    condition = Q()
+    for position in range(len(keys) - 1, -1, -1):
+        key = keys[position]
+        name = key.lstrip("-")
+        descending = key.startswith("-") != backwards
+        step = Q(**{f"{name}__{'lt' if descending else 'gt'}": values[position]})
+        if position == len(keys) - 1:
+            condition = step
+        else:
+            condition = step | (Q(**{name: values[position]}) & condition)
+    return condition
+
+
+def capped_count(alerts: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many alerts match, counted only up to `cap` (the answer says when it stopped there)."""
+    seen = alerts.order_by().values("pk")[: cap + 1].count()
+    return min(seen, cap), seen > cap
+
+
+def alert_queue_page(
+    alerts: QuerySet[Alert], *, sort: str = "-last_seen", cursor: str = "", size: int = QUEUE_PAGE_SIZE
+) -> QueuePage:
+    """One keyset page of the filtered queue: no OFFSET, so page 1 and page 20,000 cost the same."""
+    keys = QUEUE_SORTS.get(sort) or QUEUE_SORTS["-last_seen"]
+    backwards = False
+    if cursor:
+        values, backwards = decode_cursor(cursor, keys)
+        alerts = alerts.filter(_after(keys, values, backwards=backwards))
+    order = [k.lstrip("-") if k.startswith("-") else f"-{k}" for k in keys] if backwards else list(keys)
+    rows = list(alerts.select_related("rule", "strategy", "assignee").order_by(*order)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    page = QueuePage(alerts=rows, sort=sort if sort in QUEUE_SORTS else "-last_seen")
+    if rows:
+        # Forward: more rows follow if we fetched one extra; rows precede if we came by a cursor.
+        # Backward: the other way round.
+        has_next = backwards or more
+        has_previous = more if backwards else bool(cursor)
+        if has_next:
+            page.next_cursor = encode_cursor(_cursor_values(rows[-1], keys))
+        if has_previous:
+            page.previous_cursor = encode_cursor(_cursor_values(rows[0], keys), backwards=True)
+    return page
+
+
+@dataclass
+class AlertGroup:
+    key: str
+    label: str
+    count: int
+    matches: int
+    latest: datetime | None
+    top_severity: str
+
+
+def alert_groups(alerts: QuerySet[Alert], *, by: str, limit: int = GROUP_LIMIT) -> list[AlertGroup]:
+    """The filtered queue collapsed by rule, entity or strategy: one line per group, busiest first."""
+    from django.db.models import Count, Max, Sum
+
+    field_name = {"rule": "rule_id", "entity": "entity", "strategy": "strategy_id"}[by]
+    rows = (
+        alerts.order_by()
+        .values(field_name)
+        .annotate(n=Count("id"), matches=Sum("count"), latest=Max("last_seen"))
+        .order_by("-n", field_name)[:limit]
+    )
+    rows = list(rows)
+    labels: dict = {}
+    if by == "rule":
+        from detections.models import DetectionRule
+
+        labels = dict(DetectionRule.objects.filter(pk__in=[r["rule_id"] for r in rows]).values_list("pk", "title"))
+    elif by == "strategy":
+        from detections.models import Strategy
+
+        labels = dict(
+            Strategy.objects.filter(pk__in=[r["strategy_id"] for r in rows if r["strategy_id"]]).values_list(
+                "pk", "title"
+            )
+        )
+    order = ["informational", "low", "medium", "high", "critical"]
+    severities: dict = {}
+    for value, severity in (
+        alerts.order_by()
+        .filter(**{f"{field_name}__in": [r[field_name] for r in rows]})
+        .values_list(field_name, "severity")
+        .distinct()
+    ):
+        if order.index(severity) > order.index(severities.get(value, "informational")):
+            severities[value] = severity
+    return [
+        AlertGroup(
+            key="" if r[field_name] is None else str(r[field_name]),
+            label=labels.get(r[field_name], r[field_name]) if by != "entity" else (r[field_name] or "—"),
+            count=r["n"],
+            matches=r["matches"] or 0,
+            latest=r["latest"],
+            top_severity=severities.get(r[field_name], "informational"),
+        )
+        for r in rows
+    ]
+
+
+RELATED_LIMIT = 10
+
+
+def related_alerts(alert: Alert, *, limit: int = RELATED_LIMIT) -> dict[str, list[Alert]]:
+    """Other alerts on the same entity (any rule) and of the same rule (other entities), newest first."""
+    base = (
+        Alert.objects.exclude(pk=alert.pk).select_related("rule", "strategy", "assignee").order_by("-last_seen", "-id")
+    )
+    same_entity = list(base.filter(entity=alert.entity)[:limit]) if alert.entity else []
+    same_rule = list(base.filter(rule_id=alert.rule_id).exclude(entity=alert.entity)[:limit])
+    return {"entity": same_entity, "rule": same_rule}

@@ -1,62 +1,587 @@
-"""Triage pages: the alert queue with filters, and an alert with its evidence and strategy context.
+"""Triage pages: the live alert queue, an alert worked through its playbook, cases, the tuning queue, the audit trail.
 
-The full analyst workflow (live queue, playbooks, cases) comes with the triage issue; this is
-what the demo and the detection pipeline need to be inspected.
+Views are thin: AlertFilter parses the queue's parameters, triage.selectors reads, and every
+change is one call to triage.services. An action posted by htmx answers with the page pieces it
+changed as out-of-band swaps (each piece is one partial with its own id), so a piece looks the
+same after an action, a reload or a websocket push; without htmx the same POST redirects back.
+A refused action answers 422 with the reason in the page's error area.
 """
+
+from __future__ import annotations
 
 import json
 
-from django.core.paginator import Paginator
-from django.db.models import Q
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from ads_portal.params import BadParameter, parse_id
+from audit.selectors import audit_trail, entries_for
 from detections.models import Strategy
-from triage.models import Alert, Severity
-from triage.selectors import alert_evidence, filter_alerts
+from triage import services
+from triage.filters import AlertFilter, filter_errors
+from triage.models import Alert, Case, Disposition, Severity, TuningRequest
+from triage.selectors import (
+    GROUPINGS,
+    QUEUE_SORTS,
+    alert_evidence,
+    alert_groups,
+    alert_queue_page,
+    capped_count,
+    related_alerts,
+)
 
-FILTERS = ("status", "severity", "strategy", "rule", "entity", "text")
+BULK_LIMIT = 500
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+OPEN_STATUSES = "new,acknowledged,in_progress"
 
 
 def alert_list(request):
-    filters = {key: request.GET.get(key, "").strip() for key in FILTERS}
-    try:
-        rule = parse_id("rule", filters["rule"])
-    except BadParameter as bad:
-        # The queue, empty, with the reason where the filters are: the client's mistake, not ours.
-        return _alert_list_response(request, filters, Alert.objects.none(), filter_error=str(bad), status=400)
-    alerts = filter_alerts(
-        status=[filters["status"]] if filters["status"] else None,
-        severity=[filters["severity"]] if filters["severity"] else None,
-        strategy=filters["strategy"],
-        rule=rule,
-    )
-    if filters["entity"]:
-        alerts = alerts.filter(entity__icontains=filters["entity"])
-    if filters["text"]:
-        alerts = alerts.filter(Q(title__icontains=filters["text"]) | Q(entity__icontains=filters["text"]))
-    return _alert_list_response(request, filters, alerts)
-
-
-def _alert_list_response(request, filters, alerts, *, filter_error: str = "", status: int = 200):
-    page = Paginator(alerts, 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    if not params.get("status"):  # the queue is the open work unless the analyst asks for closed alerts
+        params["status"] = OPEN_STATUSES
+    filterset = AlertFilter(params, queryset=Alert.objects.all(), request=request)
+    sort = request.GET.get("sort", "-last_seen")
+    group = request.GET.get("group", "")
     context = {
-        "page": page,
-        "filters": filters,
-        "filter_error": filter_error,
+        "filterset": filterset,
+        "filters": request.GET,
         "statuses": Alert.Status.choices,
         "severities": Severity.choices,
+        "dispositions": [c for c in Disposition.choices if c[0]],
         "strategies": Strategy.objects.order_by("title").values_list("slug", "title"),
+        "sorts": [
+            ("-last_seen", "Latest activity"),
+            ("last_seen", "Oldest activity"),
+            ("-first_seen", "Newest first seen"),
+            ("-count", "Most matches"),
+        ],
+        "groupings": [
+            ("", "No grouping"),
+            ("rule", "Group by rule"),
+            ("entity", "Group by entity"),
+            ("strategy", "Group by strategy"),
+        ],
+        "sort": sort if sort in QUEUE_SORTS else "-last_seen",
+        "group": group if group in GROUPINGS else "",
+        "users": services.assignable_users(),
+        "open_cases": Case.objects.exclude(status=Case.Status.CLOSED).order_by("-updated_at")[:50],
+        "live_query": params.urlencode(),
     }
-    template = "triage/partials/alert_rows.html" if request.htmx else "triage/alert_list.html"
+    status = 200
+    if not filterset.is_valid():
+        context["filter_errors"] = filter_errors(filterset)
+        context["page"] = None
+        status = 400
+    else:
+        alerts = filterset.qs
+        try:
+            if context["group"]:
+                context["groups"] = alert_groups(alerts, by=context["group"])
+            else:
+                context["page"] = alert_queue_page(alerts, sort=context["sort"], cursor=request.GET.get("cursor", ""))
+        except ValueError as bad:
+            context["filter_errors"] = {"cursor": str(bad)}
+            context["page"] = None
+            status = 400
+        context["count"], context["count_capped"] = capped_count(alerts)
+    template = (
+        "triage/partials/queue_results.html"
+        if request.htmx and request.htmx.target == "queue-results"
+        else "triage/alert_list.html"
+    )
     return render(request, template, context, status=status)
 
 
+def _selected_alerts(request) -> list[Alert]:
+    ids = []
+    for value in request.POST.getlist("alert")[:BULK_LIMIT]:
+        if value.isdigit() and len(value) < 19:
+            ids.append(int(value))
+    return list(Alert.objects.filter(pk__in=ids).order_by("pk"))
+
+
+@require_POST
+def alert_bulk(request):
+    """Assign, acknowledge, close with a disposition, or add to a case: the selected alerts, each on its own."""
+    alerts = _selected_alerts(request)
+    action = request.POST.get("action", "")
+    error = ""
+    outcome = None
+    try:
+        if not alerts:
+            raise ValidationError("Select at least one alert.")
+        if action == "case":
+            case_id = request.POST.get("case", "")
+            if case_id == "new":
+                case = services.open_case(
+                    title=request.POST.get("case_title", "") or f"{alerts[0].title}", user=request.user, alerts=alerts
+                )
+            else:
+                case = get_object_or_404(Case, pk=int(case_id)) if case_id.isdigit() and len(case_id) < 19 else None
+                if case is None:
+                    raise ValidationError("Choose a case, or a new one.")
+                services.add_alerts_to_case(case=case, alerts=alerts, user=request.user)
+            outcome = services.BulkOutcome(changed=[a.pk for a in alerts])
+        else:
+            options = {}
+            if action == "assign":
+                options["assignee"] = _user_named(request, request.POST.get("assignee", ""))
+            if action == "close":
+                options.update(disposition=request.POST.get("disposition", ""), reason=request.POST.get("reason", ""))
+            outcome = services.bulk_apply(alerts=alerts, action=action, user=request.user, **options)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        elif outcome:
+            messages.success(request, _bulk_summary(outcome))
+        return HttpResponseRedirect(
+            reverse("triage:alert_list") + ("?" + request.POST.get("query", "") if request.POST.get("query") else "")
+        )
+    html = render_to_string(
+        "triage/partials/bulk_result.html",
+        {"error": error, "outcome": outcome, "summary": _bulk_summary(outcome) if outcome else ""},
+        request=request,
+    )
+    for alert in Alert.objects.filter(pk__in=outcome.changed if outcome else []).select_related(
+        "rule", "strategy", "assignee"
+    ):
+        html += render_to_string("triage/partials/alert_row_oob.html", {"a": alert}, request=request)
+    return HttpResponse(html, status=422 if error else 200)
+
+
+def _bulk_summary(outcome) -> str:
+    text = f"{len(outcome.changed)} alert(s) changed."
+    if outcome.refused:
+        text += f" {len(outcome.refused)} refused: " + "; ".join(
+            f"#{pk}: {why}" for pk, why in list(outcome.refused.items())[:5]
+        )
+    return text
+
+
+def _user_named(request, name: str):
+    if name in ("", "none"):
+        return None
+    if name == "me":
+        return request.user
+    user = get_user_model().objects.filter(username=name, is_active=True).first()
+    if user is None:
+        raise ValidationError(f"No user {name!r}.")
+    return user
+
+
+# --------------------------------------------------------------------------- one alert
+
+
+def _alert(pk) -> Alert:
+    return get_object_or_404(
+        Alert.objects.select_related("rule", "strategy", "assignee", "case", "closed_by", "source"), pk=pk
+    )
+
+
+def _timeline(alert: Alert) -> list[dict]:
+    """Everything done on the alert, oldest first: audit entries, with comments shown as their text."""
+    comments = {c.pk: c for c in alert.comments.select_related("author")}
+    items = [
+        {"kind": "comment", "at": c.created_at, "who": c.author.username if c.author else "system", "comment": c}
+        for c in comments.values()
+    ]
+    for entry in entries_for(object_type="alert", object_ids=[alert.pk]):
+        if entry.action == "alert.comment":
+            continue
+        items.append({"kind": "entry", "at": entry.created_at, "who": entry.actor_name, "entry": entry})
+    return sorted(items, key=lambda i: i["at"])
+
+
+def _alert_context(request, alert: Alert) -> dict:
+    return {
+        "alert": alert,
+        "playbook": services.playbook_for(alert),
+        "timeline": _timeline(alert),
+        "actions": alert.actions.select_related("taken_by"),
+        "dispositions": [c for c in Disposition.choices if c[0]],
+        "transitions": sorted(services.ALERT_TRANSITIONS[alert.status]),
+        "users": services.assignable_users(),
+        "open_cases": Case.objects.exclude(status=Case.Status.CLOSED).order_by("-updated_at")[:50],
+        "tuning_requests": alert.tuning_requests.select_related("requested_by"),
+        "isolation": _isolation(alert),
+    }
+
+
+def _isolation(alert: Alert):
+    """The isolation the alert's evidence allows, or None when it names no container or pod we can act on."""
+    try:
+        return services.isolation_plan(alert=alert)
+    except ValidationError:
+        return None
+
+
+# The pieces of the alert page an action may change, each one partial with one id.
+ALERT_PIECES = {
+    "header": "triage/partials/alert_header.html",
+    "playbook": "triage/partials/playbook.html",
+    "timeline": "triage/partials/timeline.html",
+    "actions": "triage/partials/response_actions.html",
+}
+
+
+def _answer(request, alert: Alert, pieces: list[str], *, error: str = "", notice: str = ""):
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        elif notice:
+            messages.success(request, notice)
+        return HttpResponseRedirect(alert.get_absolute_url())
+    alert = _alert(alert.pk)
+    context = _alert_context(request, alert) | {"oob": True}
+    html = render_to_string(
+        "triage/partials/alert_errors.html", {"error": error, "notice": notice, "oob": True}, request=request
+    )
+    if not error:
+        html += "".join(render_to_string(ALERT_PIECES[p], context, request=request) for p in pieces)
+    return HttpResponse(html, status=422 if error else 200)
+
+
+def _act(request, alert: Alert, pieces: list[str], action, notice: str = ""):
+    try:
+        action()
+    except ValidationError as exc:
+        return _answer(request, alert, pieces, error=" ".join(exc.messages))
+    return _answer(request, alert, pieces, notice=notice)
+
+
 def alert_detail(request, pk):
-    alert = get_object_or_404(Alert.objects.select_related("rule", "strategy", "assignee"), pk=pk)
+    alert = _alert(pk)
     evidence = alert_evidence(alert)
     for item in evidence.items:
+        matched = {str(k) for k in (item["matched_fields"] or {})}
         for event in item["events"]:
             # Pretty JSON shown as text: the template escapes it like any other telemetry.
-            event["raw_pretty"] = json.dumps(event["raw"], indent=2, sort_keys=True)
-    return render(request, "triage/alert_detail.html", {"alert": alert, "evidence": evidence})
+            event["raw_pretty"] = json.dumps(event["raw"], indent=2, sort_keys=True, default=str)
+            event["rows"] = [(name, value, name in matched) for name, value in event["fields"].items()]
+    context = _alert_context(request, alert) | {
+        "evidence": evidence,
+        "entity": _entity_context(evidence),
+        "related": related_alerts(alert),
+    }
+    return render(request, "triage/alert_detail.html", context)
+
+
+ENTITY_FIELDS = (
+    "container_id",
+    "container_name",
+    "image",
+    "pod",
+    "namespace",
+    "workload",
+    "node",
+    "host",
+    "user",
+    "src_ip",
+    "dst_ip",
+)
+
+
+def _entity_context(evidence) -> list[tuple[str, list[str]]]:
+    """The distinct values of the entity fields across the shown events (a container, its image, pod, node, ...)."""
+    seen: dict[str, list[str]] = {}
+    for item in evidence.items:
+        for event in item["events"]:
+            for name in ENTITY_FIELDS:
+                value = event["fields"].get(name)
+                if value not in (None, "") and str(value) not in seen.setdefault(name, []) and len(seen[name]) < 5:
+                    seen[name].append(str(value))
+    return [(name, values) for name, values in seen.items() if values]
+
+
+@require_POST
+def alert_transition(request, pk):
+    alert = _alert(pk)
+    to = request.POST.get("to", "")
+    return _act(
+        request,
+        alert,
+        ["header", "timeline"],
+        lambda: services.transition_alert(
+            alert=alert,
+            to=to,
+            user=request.user,
+            disposition=request.POST.get("disposition", ""),
+            reason=request.POST.get("reason", ""),
+        ),
+        notice=f"Alert moved to {to.replace('_', ' ')}.",
+    )
+
+
+@require_POST
+def alert_assign(request, pk):
+    alert = _alert(pk)
+
+    def assign():
+        services.assign_alert(
+            alert=alert, assignee=_user_named(request, request.POST.get("assignee", "")), user=request.user
+        )
+
+    return _act(request, alert, ["header", "timeline"], assign, notice="Assignment changed.")
+
+
+@require_POST
+def alert_comment(request, pk):
+    alert = _alert(pk)
+    return _act(
+        request,
+        alert,
+        ["timeline"],
+        lambda: services.add_comment(subject=alert, body=request.POST.get("body", ""), user=request.user),
+    )
+
+
+def _position(request) -> int:
+    value = request.POST.get("position", "")
+    if not value.isdigit() or len(value) > 5:
+        raise ValidationError("A playbook step is named by its position (a number).")
+    return int(value)
+
+
+@require_POST
+def alert_playbook(request, pk):
+    alert = _alert(pk)
+    return _act(
+        request,
+        alert,
+        ["playbook", "timeline"],
+        lambda: services.check_playbook_step(
+            subject=alert,
+            kind=request.POST.get("kind", ""),
+            position=_position(request),
+            done=request.POST.get("done") == "on",
+            note=request.POST.get("note", ""),
+            user=request.user,
+        ),
+    )
+
+
+@require_POST
+def alert_isolate(request, pk):
+    alert = _alert(pk)
+    return _act(
+        request,
+        alert,
+        ["actions", "timeline"],
+        lambda: services.isolate_container(alert=alert, user=request.user),
+        notice="Isolation recorded: see Response actions.",
+    )
+
+
+@require_POST
+def alert_flag_tuning(request, pk):
+    alert = _alert(pk)
+    return _act(
+        request,
+        alert,
+        ["header", "timeline"],
+        lambda: services.flag_rule_for_tuning(alert=alert, note=request.POST.get("note", ""), user=request.user),
+        notice="The rule is in the engineers' tuning queue.",
+    )
+
+
+@require_POST
+def alert_case(request, pk):
+    alert = _alert(pk)
+
+    def file():
+        case_id = request.POST.get("case", "")
+        if case_id == "new":
+            services.open_case(
+                title=request.POST.get("case_title", "") or alert.title, user=request.user, alerts=[alert]
+            )
+        elif case_id.isdigit() and len(case_id) < 19:
+            services.add_alerts_to_case(
+                case=get_object_or_404(Case, pk=int(case_id)), alerts=[alert], user=request.user
+            )
+        else:
+            raise ValidationError("Choose a case, or a new one.")
+
+    return _act(request, alert, ["header", "timeline"], file, notice="Alert filed in the case.")
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def case_list(request):
+    status = request.GET.get("status", "")
+    cases = Case.objects.select_related("owner").order_by("-updated_at", "-id")
+    if status in Case.Status.values:
+        cases = cases.filter(status=status)
+    elif status != "all":
+        cases = cases.exclude(status=Case.Status.CLOSED)
+    return render(
+        request, "triage/case_list.html", {"cases": cases[:200], "status": status, "statuses": Case.Status.choices}
+    )
+
+
+def _case(pk) -> Case:
+    return get_object_or_404(Case.objects.select_related("owner", "closed_by", "merged_into", "created_by"), pk=pk)
+
+
+def _case_context(case: Case) -> dict:
+    comments = [
+        {"kind": "comment", "at": c.created_at, "who": c.author.username if c.author else "system", "comment": c}
+        for c in case.comments.select_related("author")
+    ]
+    merged_ids = [case.pk, *case.merged.values_list("pk", flat=True)]
+    entries = [
+        {"kind": "entry", "at": e.created_at, "who": e.actor_name, "entry": e}
+        for e in entries_for(object_type="case", object_ids=merged_ids)
+        if e.action != "case.comment"
+    ]
+    return {
+        "case": case,
+        "alerts": case.alerts.select_related("rule", "strategy", "assignee").order_by("-last_seen", "-id"),
+        "playbook": services.playbook_for(case),
+        "timeline": sorted(comments + entries, key=lambda i: i["at"]),
+        "dispositions": [c for c in Disposition.choices if c[0]],
+        "users": services.assignable_users(),
+        "other_cases": Case.objects.exclude(pk=case.pk).exclude(status=Case.Status.CLOSED).order_by("-updated_at")[:50],
+        "merged": case.merged.all(),
+    }
+
+
+def case_detail(request, pk):
+    return render(request, "triage/case_detail.html", _case_context(_case(pk)))
+
+
+@require_POST
+def case_action(request, pk):
+    """Every change to a case from its page: status, owner, comment, playbook step, merge."""
+    case = _case(pk)
+    action = request.POST.get("action", "")
+    try:
+        if action == "transition":
+            services.transition_case(
+                case=case,
+                to=request.POST.get("to", ""),
+                user=request.user,
+                disposition=request.POST.get("disposition", ""),
+                reason=request.POST.get("reason", ""),
+            )
+        elif action == "assign":
+            services.assign_case(
+                case=case, owner=_user_named(request, request.POST.get("owner", "")), user=request.user
+            )
+        elif action == "comment":
+            services.add_comment(subject=case, body=request.POST.get("body", ""), user=request.user)
+        elif action == "playbook":
+            services.check_playbook_step(
+                subject=case,
+                kind=request.POST.get("kind", ""),
+                position=_position(request),
+                done=request.POST.get("done") == "on",
+                note=request.POST.get("note", ""),
+                user=request.user,
+            )
+        elif action == "merge":
+            target_id = request.POST.get("target", "")
+            if not (target_id.isdigit() and len(target_id) < 19):
+                raise ValidationError("Choose the case to merge this one into.")
+            target = services.merge_cases(
+                source=case, target=get_object_or_404(Case, pk=int(target_id)), user=request.user
+            )
+            messages.success(request, f"{case.reference} merged into {target.reference}.")
+            return HttpResponseRedirect(target.get_absolute_url())
+        elif action == "remove":
+            alert_id = request.POST.get("alert", "")
+            alert = (
+                get_object_or_404(Alert, pk=int(alert_id), case=case)
+                if alert_id.isdigit() and len(alert_id) < 19
+                else None
+            )
+            if alert is None:
+                raise ValidationError("Choose an alert of this case.")
+            services.remove_alert_from_case(alert=alert, user=request.user)
+        else:
+            raise ValidationError(f"Unknown case action {action!r}.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        response = render(request, "triage/case_detail.html", _case_context(_case(pk)), status=422)
+        return response
+    return HttpResponseRedirect(case.get_absolute_url())
+
+
+# --------------------------------------------------------------------------- engineers' tuning queue, the audit trail
+
+
+def tuning_queue(request):
+    status = request.GET.get("status", TuningRequest.Status.OPEN)
+    requests = TuningRequest.objects.select_related("rule", "alert", "requested_by", "resolved_by")
+    if status in TuningRequest.Status.values:
+        requests = requests.filter(status=status)
+    return render(
+        request,
+        "triage/tuning_queue.html",
+        {
+            "requests": requests[:200],
+            "status": status,
+            "statuses": TuningRequest.Status.choices,
+            "can_resolve": request.user.has_perm("detections.change_detectionrule"),
+        },
+    )
+
+
+@require_POST
+def tuning_resolve(request, pk):
+    tuning = get_object_or_404(TuningRequest, pk=pk)
+    try:
+        services.resolve_tuning_request(
+            request=tuning,
+            status=request.POST.get("status", ""),
+            resolution=request.POST.get("resolution", ""),
+            user=request.user,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(reverse("triage:tuning_queue"), status=303)
+    return HttpResponseRedirect(reverse("triage:tuning_queue"))
+
+
+AUDIT_PAGE = 100
+
+
+def audit_page(request):
+    entries = audit_trail(
+        actor=request.GET.get("actor", "")[:150],
+        object_type=request.GET.get("object_type", "")[:32],
+        action=request.GET.get("action", "")[:64],
+    )
+    before = request.GET.get("before", "")
+    if before.isdigit() and len(before) < 19:
+        entries = entries.filter(pk__lt=int(before))
+    rows = list(entries.order_by("-id")[: AUDIT_PAGE + 1])
+    more = len(rows) > AUDIT_PAGE
+    rows = rows[:AUDIT_PAGE]
+    query = request.GET.copy()
+    query.pop("before", None)
+    if more:
+        query["before"] = rows[-1].pk
+    return render(
+        request,
+        "audit/trail.html",
+        {
+            "entries": rows,
+            "next_query": query.urlencode() if more else "",
+            "filters": request.GET,
+            "types": ["alert", "case", "suppression", "tuning_request"],
+        },
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Count
-from drf_spectacular.types import OpenApiTypes
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -18,7 +18,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from ads_portal.api import BAD_REQUEST, ERRORS, NOT_FOUND, ViewAwareModelPermissions
-from ads_portal.params import BadParameter, parse_datetime_param, parse_id
+from ads_portal.params import BadParameter, parse_datetime_param
 from triage.api.serializers import (
     AlertDetailSerializer,
     AlertSerializer,
@@ -27,8 +27,9 @@ from triage.api.serializers import (
     SuppressionPreviewSerializer,
     SuppressionSerializer,
 )
-from triage.models import Alert, Severity, Suppression
-from triage.selectors import alert_evidence, filter_alerts
+from triage.filters import AlertFilter, filter_errors
+from triage.models import Alert, Suppression
+from triage.selectors import alert_evidence
 from triage.services import (
     PREVIEW_SCAN_LIMIT,
     create_suppression,
@@ -70,16 +71,8 @@ def _list_param(request, name: str, choices: list[str]) -> list[str]:
     list=extend_schema(
         summary="The alert queue",
         description="Newest activity first (ordered by last_seen, then id); cursor pages (`next`, `previous`).",
-        parameters=[
-            OpenApiParameter("status", description="One or more (comma-separated) of: " + ", ".join(Alert.Status)),
-            OpenApiParameter("severity", description="One or more (comma-separated) of: " + ", ".join(Severity)),
-            OpenApiParameter("strategy", description="Strategy slug."),
-            OpenApiParameter("rule", int, description="Rule id."),
-            OpenApiParameter("entity", description="Exact entity (container id, namespace/pod, host, address)."),
-            OpenApiParameter("since", OpenApiTypes.DATETIME, description="last_seen at or after."),
-            OpenApiParameter("until", OpenApiTypes.DATETIME, description="last_seen before."),
-            OpenApiParameter("ordering", enum=["-last_seen", "last_seen"], description="Default -last_seen."),
-        ],
+        # The filters are triage.filters.AlertFilter's, documented from it (the page uses the same).
+        parameters=[OpenApiParameter("ordering", enum=["-last_seen", "last_seen"], description="Default -last_seen.")],
         responses={200: AlertSerializer(many=True), **BAD_REQUEST, **ERRORS},
     ),
     retrieve=extend_schema(
@@ -101,6 +94,9 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
     """The alert queue: analysts read, assign and move alerts along their lifecycle."""
 
     queryset = Alert.objects.all()
+    # Documents AlertFilter's parameters in the schema; get_queryset applies it (and answers 400 on bad values).
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = AlertFilter
     permission_classes = [ViewAwareModelPermissions]
     pagination_class = AlertCursorPagination
     http_method_names = ["get", "patch", "head", "options"]
@@ -115,20 +111,10 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
     def get_queryset(self):
         if self.action != "list":
             return Alert.objects.select_related("rule", "strategy", "assignee")
-        params = self.request.query_params
-        try:
-            rule = parse_id("rule", params.get("rule"))
-        except BadParameter as bad:
-            raise ValidationError({"rule": bad.message}) from bad
-        return filter_alerts(
-            status=_list_param(self.request, "status", list(Alert.Status.values)),
-            severity=_list_param(self.request, "severity", list(Severity.values)),
-            strategy=params.get("strategy", "").strip(),
-            rule=rule,
-            entity=params.get("entity", "").strip(),
-            since=_datetime_param(self.request, "since"),
-            until=_datetime_param(self.request, "until"),
-        )
+        filterset = AlertFilter(self.request.query_params, queryset=Alert.objects.all(), request=self.request)
+        if not filterset.is_valid():
+            raise ValidationError(filter_errors(filterset))
+        return filterset.qs.select_related("rule", "strategy", "assignee")
 
     def _detail(self, alert: Alert) -> dict:
         """The alert's fields plus what AlertDetailSerializer documents: evidence and response steps."""
