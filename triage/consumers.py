@@ -11,8 +11,6 @@ Only users who may view alerts connect; everything rendered goes through the tem
 
 from __future__ import annotations
 
-import json
-
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
@@ -51,17 +49,6 @@ class AlertQueueConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if hasattr(self, "user"):
             await self.channel_layer.group_discard(QUEUE_GROUP, self.channel_name)
-
-    async def receive(self, text_data=None, bytes_data=None):
-        """The page may send its new filters (htmx ws-send of the filter form) without reconnecting."""
-        if not text_data:
-            return
-        try:
-            message = json.loads(text_data)
-        except ValueError:
-            return
-        if isinstance(message, dict) and "filters" in message and isinstance(message["filters"], str):
-            self.params = QueryDict(message["filters"][:4096])
 
     async def alerts_changed(self, event):
         ids = [int(i) for i in event.get("ids", [])][:MAX_IDS_PER_PUSH]

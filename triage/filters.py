@@ -54,26 +54,24 @@ class ChoiceListFilter(filters.Filter):
         return qs.filter(**{f"{self.field_name}__in": value}) if value else qs
 
 
-class _IdField(forms.CharField):
-    """An id as ads_portal.params reads it, so the page, the API and the socket word the error the same."""
+class _ParamField(forms.CharField):
+    """A parameter read by an ads_portal.params parser, so the page, the API and the socket word errors alike."""
+
+    parse = staticmethod(parse_id)
 
     def clean(self, value):
         try:
-            return parse_id(self.label or "id", value)
+            return self.parse(self.label or "value", value)
         except BadParameter as bad:
             raise forms.ValidationError(bad.message) from bad
 
 
-class _DateTimeField(forms.CharField):
-    def clean(self, value):
-        try:
-            return parse_datetime_param(self.label or "date", value)
-        except BadParameter as bad:
-            raise forms.ValidationError(bad.message) from bad
+class _DateTimeField(_ParamField):
+    parse = staticmethod(parse_datetime_param)
 
 
 class IdFilter(filters.Filter):
-    field_class = _IdField
+    field_class = _ParamField
 
 
 class DateTimeFilter(filters.Filter):

@@ -26,6 +26,15 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
+SEVERITY_ORDER = [s.value for s in Severity]  # informational < low < medium < high < critical
+
+
+def highest_severity(severities, *, default: str = Severity.MEDIUM) -> str:
+    """The most severe of `severities` (unknown values ignored), or `default` when there is none."""
+    known = [s for s in severities if s in SEVERITY_ORDER]
+    return max(known, key=SEVERITY_ORDER.index) if known else default
+
+
 class Disposition(models.TextChoices):
     """What the analysis found; alerts and cases close with one."""
 

@@ -7,50 +7,25 @@ an alert may group thousands of matches. Not for: changing alerts (triage.servic
 
 from __future__ import annotations
 
+import base64
+import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.utils.dateparse import parse_datetime
 
+from detections.models import DetectionRule, Strategy
 from telemetry.models import Event
 from telemetry.schema import CANONICAL_FIELDS
-from triage.models import Alert, AlertEvidence
+from triage.models import Alert, AlertEvidence, Severity, highest_severity
 
 # Matches shown with an alert; the rest are counted (a grouped alert can hold thousands).
 EVIDENCE_LIMIT = 50
 # Events shown per match (a correlation's match names every event of its group).
 EVENTS_PER_MATCH = 20
-
-
-def filter_alerts(
-    *,
-    status: list[str] | None = None,
-    severity: list[str] | None = None,
-    strategy: str = "",
-    rule: int | None = None,
-    entity: str = "",
-    since: datetime | None = None,
-    until: datetime | None = None,
-    oldest_first: bool = False,
-) -> QuerySet[Alert]:
-    """Alerts by status(es), severity(ies), strategy slug, rule id, entity, and last_seen in [since, until)."""
-    alerts = Alert.objects.select_related("rule", "strategy", "assignee")
-    if status:
-        alerts = alerts.filter(status__in=status)
-    if severity:
-        alerts = alerts.filter(severity__in=severity)
-    if strategy:
-        alerts = alerts.filter(strategy__slug=strategy)
-    if rule is not None:
-        alerts = alerts.filter(rule_id=rule)
-    if entity:
-        alerts = alerts.filter(entity=entity)
-    if since is not None:
-        alerts = alerts.filter(last_seen__gte=since)
-    if until is not None:
-        alerts = alerts.filter(last_seen__lt=until)
-    return alerts.order_by("last_seen", "id") if oldest_first else alerts.order_by("-last_seen", "-id")
 
 
 @dataclass
@@ -137,20 +112,12 @@ def _cursor_values(alert: Alert, keys: tuple[str, ...]) -> list[str]:
 
 
 def encode_cursor(values: list[str], *, backwards: bool = False) -> str:
-    import base64
-    import json
-
     payload = json.dumps({"v": values, "b": backwards}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, keys: tuple[str, ...]) -> tuple[list, bool]:
     """The values a cursor holds, parsed for `keys`; ValueError for anything that is not one of ours."""
-    import base64
-    import json
-
-    from django.utils.dateparse import parse_datetime
-
     try:
         payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         raw, backwards = payload["v"], bool(payload.get("b"))
@@ -176,8 +143,6 @@ def decode_cursor(cursor: str, keys: tuple[str, ...]) -> tuple[list, bool]:
 
 def _after(keys: tuple[str, ...], values: list, *, backwards: bool):
     """Rows strictly after `values` in the order of `keys` (before them when paging backwards)."""
-    from django.db.models import Q
-
     condition = Q()
     for position in range(len(keys) - 1, -1, -1):
         key = keys[position]
@@ -237,8 +202,6 @@ class AlertGroup:
 
 def alert_groups(alerts: QuerySet[Alert], *, by: str, limit: int = GROUP_LIMIT) -> list[AlertGroup]:
     """The filtered queue collapsed by rule, entity or strategy: one line per group, busiest first."""
-    from django.db.models import Count, Max, Sum
-
     field_name = {"rule": "rule_id", "entity": "entity", "strategy": "strategy_id"}[by]
     rows = (
         alerts.order_by()
@@ -249,27 +212,22 @@ def alert_groups(alerts: QuerySet[Alert], *, by: str, limit: int = GROUP_LIMIT) 
     rows = list(rows)
     labels: dict = {}
     if by == "rule":
-        from detections.models import DetectionRule
-
         labels = dict(DetectionRule.objects.filter(pk__in=[r["rule_id"] for r in rows]).values_list("pk", "title"))
     elif by == "strategy":
-        from detections.models import Strategy
-
         labels = dict(
             Strategy.objects.filter(pk__in=[r["strategy_id"] for r in rows if r["strategy_id"]]).values_list(
                 "pk", "title"
             )
         )
-    order = ["informational", "low", "medium", "high", "critical"]
-    severities: dict = {}
+    seen: dict = defaultdict(list)
     for value, severity in (
         alerts.order_by()
         .filter(**{f"{field_name}__in": [r[field_name] for r in rows]})
         .values_list(field_name, "severity")
         .distinct()
     ):
-        if order.index(severity) > order.index(severities.get(value, "informational")):
-            severities[value] = severity
+        seen[value].append(severity)
+    severities = {value: highest_severity(found, default=Severity.INFORMATIONAL) for value, found in seen.items()}
     return [
         AlertGroup(
             key="" if r[field_name] is None else str(r[field_name]),

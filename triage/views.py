@@ -14,12 +14,14 @@ import json
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from ads_portal.params import BadParameter, parse_id
 from audit.selectors import audit_trail, entries_for
 from detections.models import Strategy
 from triage import services
@@ -101,12 +103,34 @@ def alert_list(request):
     return render(request, template, context, status=status)
 
 
+def _id_or_none(name: str, text: str) -> int | None:
+    try:
+        return parse_id(name, text)
+    except BadParameter:
+        return None
+
+
+def _posted_id(request, name: str, problem: str) -> int:
+    """An id posted by a form, read like the queue's query-string ids; `problem` says what to choose."""
+    value = _id_or_none(name, request.POST.get(name, ""))
+    if value is None:
+        raise ValidationError(problem)
+    return value
+
+
 def _selected_alerts(request) -> list[Alert]:
-    ids = []
-    for value in request.POST.getlist("alert")[:BULK_LIMIT]:
-        if value.isdigit() and len(value) < 19:
-            ids.append(int(value))
-    return list(Alert.objects.filter(pk__in=ids).order_by("pk"))
+    ids = [_id_or_none("alert", value) for value in request.POST.getlist("alert")[:BULK_LIMIT]]
+    return list(Alert.objects.filter(pk__in=[i for i in ids if i is not None]).order_by("pk"))
+
+
+def _file_in_case(request, alerts: list[Alert], *, default_title: str) -> Case:
+    """Put alerts in the posted case, or in a new one (`case=new`, titled by `case_title`)."""
+    if request.POST.get("case", "") == "new":
+        title = request.POST.get("case_title", "") or default_title
+        return services.open_case(title=title, user=request.user, alerts=alerts)
+    case = get_object_or_404(Case, pk=_posted_id(request, "case", "Choose a case, or a new one."))
+    services.add_alerts_to_case(case=case, alerts=alerts, user=request.user)
+    return case
 
 
 @require_POST
@@ -120,16 +144,7 @@ def alert_bulk(request):
         if not alerts:
             raise ValidationError("Select at least one alert.")
         if action == "case":
-            case_id = request.POST.get("case", "")
-            if case_id == "new":
-                case = services.open_case(
-                    title=request.POST.get("case_title", "") or f"{alerts[0].title}", user=request.user, alerts=alerts
-                )
-            else:
-                case = get_object_or_404(Case, pk=int(case_id)) if case_id.isdigit() and len(case_id) < 19 else None
-                if case is None:
-                    raise ValidationError("Choose a case, or a new one.")
-                services.add_alerts_to_case(case=case, alerts=alerts, user=request.user)
+            _file_in_case(request, alerts, default_title=alerts[0].title)
             outcome = services.BulkOutcome(changed=[a.pk for a in alerts])
         else:
             options = {}
@@ -203,7 +218,7 @@ def _timeline(alert: Alert) -> list[dict]:
     return sorted(items, key=lambda i: i["at"])
 
 
-def _alert_context(request, alert: Alert) -> dict:
+def _alert_context(request, alert: Alert, *, evidence=None, with_isolation: bool = True) -> dict:
     return {
         "alert": alert,
         "playbook": services.playbook_for(alert),
@@ -214,14 +229,15 @@ def _alert_context(request, alert: Alert) -> dict:
         "users": services.assignable_users(),
         "open_cases": Case.objects.exclude(status=Case.Status.CLOSED).order_by("-updated_at")[:50],
         "tuning_requests": alert.tuning_requests.select_related("requested_by"),
-        "isolation": _isolation(alert),
+        # Reading the evidence for the isolation plan costs queries: only where the actions piece is shown.
+        "isolation": _isolation(alert, evidence) if with_isolation else None,
     }
 
 
-def _isolation(alert: Alert):
+def _isolation(alert: Alert, evidence):
     """The isolation the alert's evidence allows, or None when it names no container or pod we can act on."""
     try:
-        return services.isolation_plan(alert=alert)
+        return services.isolation_plan(alert=alert, evidence=evidence)
     except ValidationError:
         return None
 
@@ -243,7 +259,7 @@ def _answer(request, alert: Alert, pieces: list[str], *, error: str = "", notice
             messages.success(request, notice)
         return HttpResponseRedirect(alert.get_absolute_url())
     alert = _alert(alert.pk)
-    context = _alert_context(request, alert) | {"oob": True}
+    context = _alert_context(request, alert, with_isolation="actions" in pieces) | {"oob": True}
     html = render_to_string(
         "triage/partials/alert_errors.html", {"error": error, "notice": notice, "oob": True}, request=request
     )
@@ -269,7 +285,7 @@ def alert_detail(request, pk):
             # Pretty JSON shown as text: the template escapes it like any other telemetry.
             event["raw_pretty"] = json.dumps(event["raw"], indent=2, sort_keys=True, default=str)
             event["rows"] = [(name, value, name in matched) for name, value in event["fields"].items()]
-    context = _alert_context(request, alert) | {
+    context = _alert_context(request, alert, evidence=evidence) | {
         "evidence": evidence,
         "entity": _entity_context(evidence),
         "related": related_alerts(alert),
@@ -346,29 +362,25 @@ def alert_comment(request, pk):
     )
 
 
-def _position(request) -> int:
-    value = request.POST.get("position", "")
-    if not value.isdigit() or len(value) > 5:
+def _check_step(request, subject: Alert | Case):
+    """Tick or untick the posted playbook step (kind, position, done, note) of an alert or a case."""
+    position = request.POST.get("position", "")
+    if not position.isdigit() or len(position) > 5:
         raise ValidationError("A playbook step is named by its position (a number).")
-    return int(value)
+    return services.check_playbook_step(
+        subject=subject,
+        kind=request.POST.get("kind", ""),
+        position=int(position),
+        done=request.POST.get("done") == "on",
+        note=request.POST.get("note", ""),
+        user=request.user,
+    )
 
 
 @require_POST
 def alert_playbook(request, pk):
     alert = _alert(pk)
-    return _act(
-        request,
-        alert,
-        ["playbook", "timeline"],
-        lambda: services.check_playbook_step(
-            subject=alert,
-            kind=request.POST.get("kind", ""),
-            position=_position(request),
-            done=request.POST.get("done") == "on",
-            note=request.POST.get("note", ""),
-            user=request.user,
-        ),
-    )
+    return _act(request, alert, ["playbook", "timeline"], lambda: _check_step(request, alert))
 
 
 @require_POST
@@ -399,20 +411,13 @@ def alert_flag_tuning(request, pk):
 def alert_case(request, pk):
     alert = _alert(pk)
 
-    def file():
-        case_id = request.POST.get("case", "")
-        if case_id == "new":
-            services.open_case(
-                title=request.POST.get("case_title", "") or alert.title, user=request.user, alerts=[alert]
-            )
-        elif case_id.isdigit() and len(case_id) < 19:
-            services.add_alerts_to_case(
-                case=get_object_or_404(Case, pk=int(case_id)), alerts=[alert], user=request.user
-            )
-        else:
-            raise ValidationError("Choose a case, or a new one.")
-
-    return _act(request, alert, ["header", "timeline"], file, notice="Alert filed in the case.")
+    return _act(
+        request,
+        alert,
+        ["header", "timeline"],
+        lambda: _file_in_case(request, [alert], default_title=alert.title),
+        notice="Alert filed in the case.",
+    )
 
 
 # --------------------------------------------------------------------------- cases
@@ -420,7 +425,7 @@ def alert_case(request, pk):
 
 def case_list(request):
     status = request.GET.get("status", "")
-    cases = Case.objects.select_related("owner").order_by("-updated_at", "-id")
+    cases = Case.objects.select_related("owner").annotate(alert_count=Count("alerts")).order_by("-updated_at", "-id")
     if status in Case.Status.values:
         cases = cases.filter(status=status)
     elif status != "all":
@@ -482,39 +487,24 @@ def case_action(request, pk):
         elif action == "comment":
             services.add_comment(subject=case, body=request.POST.get("body", ""), user=request.user)
         elif action == "playbook":
-            services.check_playbook_step(
-                subject=case,
-                kind=request.POST.get("kind", ""),
-                position=_position(request),
-                done=request.POST.get("done") == "on",
-                note=request.POST.get("note", ""),
-                user=request.user,
-            )
+            _check_step(request, case)
         elif action == "merge":
-            target_id = request.POST.get("target", "")
-            if not (target_id.isdigit() and len(target_id) < 19):
-                raise ValidationError("Choose the case to merge this one into.")
-            target = services.merge_cases(
-                source=case, target=get_object_or_404(Case, pk=int(target_id)), user=request.user
+            target = get_object_or_404(
+                Case, pk=_posted_id(request, "target", "Choose the case to merge this one into.")
             )
+            target = services.merge_cases(source=case, target=target, user=request.user)
             messages.success(request, f"{case.reference} merged into {target.reference}.")
             return HttpResponseRedirect(target.get_absolute_url())
         elif action == "remove":
-            alert_id = request.POST.get("alert", "")
-            alert = (
-                get_object_or_404(Alert, pk=int(alert_id), case=case)
-                if alert_id.isdigit() and len(alert_id) < 19
-                else None
+            alert = get_object_or_404(
+                Alert, pk=_posted_id(request, "alert", "Choose an alert of this case."), case=case
             )
-            if alert is None:
-                raise ValidationError("Choose an alert of this case.")
             services.remove_alert_from_case(alert=alert, user=request.user)
         else:
             raise ValidationError(f"Unknown case action {action!r}.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        response = render(request, "triage/case_detail.html", _case_context(_case(pk)), status=422)
-        return response
+        return render(request, "triage/case_detail.html", _case_context(_case(pk)), status=422)
     return HttpResponseRedirect(case.get_absolute_url())
 
 
@@ -565,9 +555,9 @@ def audit_page(request):
         object_type=request.GET.get("object_type", "")[:32],
         action=request.GET.get("action", "")[:64],
     )
-    before = request.GET.get("before", "")
-    if before.isdigit() and len(before) < 19:
-        entries = entries.filter(pk__lt=int(before))
+    before = _id_or_none("before", request.GET.get("before", ""))
+    if before is not None:
+        entries = entries.filter(pk__lt=before)
     rows = list(entries.order_by("-id")[: AUDIT_PAGE + 1])
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]

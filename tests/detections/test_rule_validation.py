@@ -195,13 +195,16 @@ def test_admin_form_shows_the_line_on_the_yaml_field():
     assert form.errors["sigma_yaml"] == ["line 15: 'x' is not a valid Sigma rule level"]
 
 
+def add_rule_in_the_admin(client, sigma_yaml: str, **options):
+    """POST the admin's add form for a Sigma rule, as an engineer typing it in would."""
+    form = {"kind": "sigma", "status": "enabled", "level": "medium", "sigma_yaml": sigma_yaml, "parameters": "{}"}
+    return client.post("/admin/detections/detectionrule/add/", form, **options)
+
+
 @pytest.mark.django_db
 def test_admin_add_page_saves_a_valid_rule_with_fields_from_the_yaml(client, admin_user):
     client.force_login(admin_user)
-    response = client.post(
-        "/admin/detections/detectionrule/add/",
-        {"kind": "sigma", "status": "enabled", "level": "medium", "sigma_yaml": GOOD, "parameters": "{}"},
-    )
+    response = add_rule_in_the_admin(client, GOOD)
     assert response.status_code == 302, response.content.decode()[:2000]
     rule = DetectionRule.objects.get()
     assert (rule.title, rule.level, rule.rule_uid) == ("Netcat with -e", "high", "5f0b3f7e-1c2d-4a5b-9c8d-0e1f2a3b4c5d")
@@ -211,16 +214,7 @@ def test_admin_add_page_saves_a_valid_rule_with_fields_from_the_yaml(client, adm
 @pytest.mark.django_db
 def test_admin_add_page_shows_the_error_line(client, admin_user):
     client.force_login(admin_user)
-    response = client.post(
-        "/admin/detections/detectionrule/add/",
-        {
-            "kind": "sigma",
-            "status": "enabled",
-            "level": "medium",
-            "sigma_yaml": broken("Image|endswith", "Image|endwith"),
-            "parameters": "{}",
-        },
-    )
+    response = add_rule_in_the_admin(client, broken("Image|endswith", "Image|endwith"))
     assert response.status_code == 200
     assert "line 9: Unknown modifier" in response.content.decode()
 
@@ -262,17 +256,7 @@ def test_a_rule_on_mapped_fields_has_no_warnings():
 @pytest.mark.django_db
 def test_the_admin_shows_the_unknown_field_warning_after_saving(client, admin_user):
     client.force_login(admin_user)
-    response = client.post(
-        "/admin/detections/detectionrule/add/",
-        {
-            "kind": "sigma",
-            "status": "enabled",
-            "level": "medium",
-            "sigma_yaml": broken("CommandLine|contains", "CommandLien|contains"),
-            "parameters": "{}",
-        },
-        follow=True,
-    )
+    response = add_rule_in_the_admin(client, broken("CommandLine|contains", "CommandLien|contains"), follow=True)
     assert response.status_code == 200
     assert DetectionRule.objects.count() == 1
     shown = [str(m) for m in response.context["messages"]]

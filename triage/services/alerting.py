@@ -43,11 +43,10 @@ from django.utils import timezone
 from detections.models import DetectionRule, DetectionRun, RuleMatch, Strategy
 from detections.services.correlation import base_rule_ids_without_output
 from triage.live import announce_alerts_changed
-from triage.models import Alert, AlertEvidence, Severity, Suppression, SuppressionHit
+from triage.models import SEVERITY_ORDER, Alert, AlertEvidence, Severity, Suppression, SuppressionHit
 from triage.services.suppressions import active_suppressions, suppression_for
 
 DEFAULT_ALERT_WINDOW_SECONDS = 3600
-_SEVERITY_ORDER = [s.value for s in Severity]  # informational < low < medium < high < critical
 # Matches handled per transaction by the sweep, so one huge backlog never holds one huge lock.
 SWEEP_CHUNK = 2000
 
@@ -69,11 +68,11 @@ class AlertOutcome:
 
 
 def severity_for(rule: DetectionRule, strategy: Strategy | None) -> str:
-    level = rule.level if rule.level in _SEVERITY_ORDER else Severity.MEDIUM
-    priority = strategy.priority if strategy is not None and strategy.priority in _SEVERITY_ORDER else None
+    level = rule.level if rule.level in SEVERITY_ORDER else Severity.MEDIUM
+    priority = strategy.priority if strategy is not None and strategy.priority in SEVERITY_ORDER else None
     if priority is None:
         return level
-    return max(level, priority, key=_SEVERITY_ORDER.index)
+    return max(level, priority, key=SEVERITY_ORDER.index)
 
 
 def primary_strategy(rule: DetectionRule) -> Strategy | None:

@@ -19,20 +19,14 @@ from django.utils import timezone
 
 from audit.services import record_change
 from triage.live import announce_alerts_changed
-from triage.models import Alert, Case, PlaybookCheck, Severity
+from triage.models import SEVERITY_ORDER, Alert, Case, PlaybookCheck, highest_severity
 from triage.services.workflow import check_closing, require_permission, transition_alert
 
-_SEVERITY_ORDER = [s.value for s in Severity]
 CASE_TRANSITIONS: dict[str, set[str]] = {
     Case.Status.OPEN: {Case.Status.IN_PROGRESS, Case.Status.CLOSED},
     Case.Status.IN_PROGRESS: {Case.Status.CLOSED},
     Case.Status.CLOSED: {Case.Status.IN_PROGRESS},
 }
-
-
-def _highest(severities: Iterable[str]) -> str:
-    known = [s for s in severities if s in _SEVERITY_ORDER]
-    return max(known, key=_SEVERITY_ORDER.index) if known else Severity.MEDIUM
 
 
 def _record(user, action: str, case: Case, changes=None, note: str = "") -> None:
@@ -56,13 +50,13 @@ def open_case(
     if not title:
         raise ValidationError({"title": "A case needs a title."})
     alerts = list(alerts)
-    if severity and severity not in _SEVERITY_ORDER:
-        raise ValidationError({"severity": f"Unknown severity {severity!r}: one of {', '.join(_SEVERITY_ORDER)}."})
+    if severity and severity not in SEVERITY_ORDER:
+        raise ValidationError({"severity": f"Unknown severity {severity!r}: one of {', '.join(SEVERITY_ORDER)}."})
     with transaction.atomic():
         case = Case.objects.create(
             title=title[:255],
             description=(description or "").strip(),
-            severity=severity or _highest(a.severity for a in alerts),
+            severity=severity or highest_severity(a.severity for a in alerts),
             owner=owner if owner is not None else (user if getattr(user, "pk", None) else None),
             created_by=user if getattr(user, "pk", None) else None,
         )
@@ -108,7 +102,9 @@ def add_alerts_to_case(*, case: Case, alerts: Iterable[Alert], user) -> list[int
         if locked.status == Case.Status.CLOSED:
             raise ValidationError({"case": f"{locked.reference} is closed: reopen it to add alerts."})
         moved = _move_alerts(alerts, locked, user)
-        severity = _highest([locked.severity, *Alert.objects.filter(case=locked).values_list("severity", flat=True)])
+        severity = highest_severity(
+            [locked.severity, *Alert.objects.filter(case=locked).values_list("severity", flat=True)]
+        )
         if severity != locked.severity:
             _record(user, "case.severity", locked, changes={"severity": (locked.severity, severity)})
             locked.severity = severity
@@ -163,7 +159,7 @@ def merge_cases(*, source: Case, target: Case, user) -> Case:
             if (check.kind, check.position) not in taken:
                 check.case = dst
                 check.save(update_fields=["case"])
-        dst.severity = _highest([dst.severity, src.severity])
+        dst.severity = highest_severity([dst.severity, src.severity])
         dst.save(update_fields=["severity", "updated_at"])
         before = src.status
         src.merged_into = dst

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import record_change
@@ -415,9 +416,9 @@ def bulk_apply(*, alerts: Iterable[Alert], action: str, user, **options) -> Bulk
 
 def assignable_users():
     """Users who may be given alerts: those holding triage.change_alert through a role or directly."""
-    users = get_user_model().objects.filter(is_active=True).order_by("username")
-    return [
-        u
-        for u in users.prefetch_related("groups__permissions", "user_permissions")
-        if u.has_perm("triage.change_alert")
-    ]
+    # One query (has_perm per user would load each user's permissions in turn on every page).
+    holds = Q(groups__permissions__codename="change_alert", groups__permissions__content_type__app_label="triage") | Q(
+        user_permissions__codename="change_alert", user_permissions__content_type__app_label="triage"
+    )
+    users = get_user_model().objects.filter(is_active=True).filter(holds | Q(is_superuser=True))
+    return list(users.distinct().order_by("username"))
