@@ -117,6 +117,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+# One date format everywhere (ads_portal/formats/en/formats.py), admin included.
+FORMAT_MODULE_PATH = ["ads_portal.formats"]
 USE_I18N = False
 USE_TZ = True
 

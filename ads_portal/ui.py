@@ -22,6 +22,15 @@ register = template.Library()
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
+# Drawn, not a glyph: the usual "copy" characters (⧉, ⎘) are missing from common Linux fonts
+# and showed as an empty box. Fixed markup with no data in it, so it is safe inside format_html.
+_COPY_ICON = (
+    '<svg class="icon" viewBox="0 0 16 16" width="12" height="12" aria-hidden="true" focusable="false">'
+    '<rect x="5" y="5" width="9" height="9" rx="1.5" fill="none" stroke="currentColor" stroke-width="1.5"/>'
+    '<path d="M11 3v-.5A1.5 1.5 0 0 0 9.5 1h-7A1.5 1.5 0 0 0 1 2.5v7A1.5 1.5 0 0 0 2.5 11H3" fill="none" '
+    'stroke="currentColor" stroke-width="1.5"/></svg>'
+)
+
 
 @register.filter
 def when(value):
@@ -48,7 +57,7 @@ def shortid(value, keep: int = 12):
         return format_html('<span class="shortid"><code>{}</code></span>', text)
     return format_html(
         '<span class="shortid" title="{}"><code>{}…</code><button type="button" class="copy" data-copy="{}" '
-        'aria-label="Copy the full value">⧉</button></span>',
+        'aria-label="Copy the full value">' + _COPY_ICON + "</button></span>",
         text,
         text[:keep],
         text,
