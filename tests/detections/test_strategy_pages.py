@@ -131,3 +131,20 @@ def test_engineer_sees_a_version_diff_and_restores_it_with_its_sections(client, 
     assert response.status_code == 302
     steps = [s.text for sc in strategy.validation_scenarios.all() for s in sc.steps.all()]
     assert any("Monitor and Analyze" in step for step in steps)
+
+
+def test_coverage_lists_uncovered_tactics_once_as_gaps_and_draws_only_covered_ones(
+    client, analyst, attack_catalogue, seed_paths
+):
+    from detections.services.strategies import import_strategy
+
+    import_strategy(text=seed_paths[0].read_text(), slug="covered")
+    client.force_login(analyst)
+    response = client.get(reverse("detections:coverage"))
+    covered = [c.tactic.name for c in response.context["columns"] if c.cells]
+    uncovered = [c.tactic.name for c in response.context["columns"] if not c.cells]
+    assert covered and uncovered
+    gaps, matrix = response.content.decode().split('<div class="matrix">')
+    assert all(f'<span class="badge gap">{name}</span>' in gaps for name in uncovered)
+    assert all(f"<h3>{name} <span" in matrix for name in covered)
+    assert not any(f"<h3>{name} " in matrix for name in uncovered)
