@@ -110,6 +110,16 @@ def replay_scenario(scenario: Scenario) -> ScenarioOutcome:
 
 
 def _replay(scenario: Scenario) -> ScenarioOutcome:
+    from detections.services.analytics.base import isolated_match_keys
+
+    # Isolated from what is stored: new sources (so new events and "e:<event id>" keys) and,
+    # for windowed findings, keys of this replay's own, so stored findings of the same groups
+    # and windows (the same capture ingested for real, the demo) cannot stand in for them.
+    with isolated_match_keys(f"replay-{uuid.uuid4().hex[:12]}"):
+        return _replay_isolated(scenario)
+
+
+def _replay_isolated(scenario: Scenario) -> ScenarioOutcome:
     from detections.services.detection import run_stream_detection
     from telemetry.services import ingest_stream
     from triage.services import raise_alerts

@@ -50,7 +50,7 @@ from sigma.exceptions import SigmaError
 from detections import pipelines
 from detections.models import DetectionRule, DetectionRun, RuleMatch
 from detections.rule_yaml import load_rule_documents
-from detections.services.analytics.base import bucket_start, match_key, note_scanned, source_scope
+from detections.services.analytics.base import bucket_start, key_namespace, match_key, note_scanned, source_scope
 from detections.services.detection import MatchSpec, record_matches
 
 SUPPORTED_TYPES = {
@@ -430,7 +430,12 @@ def correlation_matches(correlation: Correlation, start: datetime, end: datetime
 def _fired_until(correlation: Correlation, since: datetime) -> dict[tuple[str, ...], datetime]:
     """Per group, the end of the latest window this correlation already fired for."""
     fired: dict[tuple[str, ...], datetime] = {}
-    for fields in RuleMatch.objects.filter(rule=correlation.rule, time__gte=since).values_list("fields", flat=True):
+    findings = RuleMatch.objects.filter(rule=correlation.rule, time__gte=since)
+    if key_namespace():  # an isolated replay: only its own findings count, not stored ones of the same groups
+        findings = findings.filter(dedup_key__startswith=f"{key_namespace()}/")
+    elif source_scope() is not None:
+        findings = findings.filter(event__source_id__in=source_scope())
+    for fields in findings.values_list("fields", flat=True):
         try:
             group = tuple(fields["group"])
             window_end = datetime.fromisoformat(fields["window_end"])

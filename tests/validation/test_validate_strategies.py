@@ -129,3 +129,14 @@ def test_a_queued_validation_polls_until_its_worker_is_done(client, engineer, li
     assert (
         'hx-trigger="every 2s"' not in client.get(f"/validation/strategies/{strategy.slug}/results/").content.decode()
     )
+
+
+def test_replay_keys_carry_their_namespace_even_when_hashed():
+    from detections.services.analytics.base import isolated_match_keys, match_key
+
+    assert match_key("c", "10.0.0.1", 60) == "c:10.0.0.1:60"
+    with isolated_match_keys("replay-1"):
+        assert match_key("c", "10.0.0.1", 60) == "replay-1/c:10.0.0.1:60"
+        hashed = match_key("c", "x" * 400, 60)
+    assert hashed.startswith("replay-1/c:h:") and len(hashed) <= 255
+    assert match_key("c", "x" * 400, 60).startswith("c:h:")

@@ -157,6 +157,24 @@ def source_scope() -> tuple[int, ...] | None:
     return _source_scope.get()
 
 
+_key_namespace: ContextVar[str | None] = ContextVar("analytics_match_key_namespace", default=None)
+
+
+@contextmanager
+def isolated_match_keys(namespace: str):
+    """Dedup keys of windowed findings made here carry `namespace` (validation's isolated replay).
+
+    A replay of a lab capture that is also stored for real (or loaded by the demo) finds the
+    same groups in the same windows, so its correlation and analytic findings would have the
+    stored findings' keys and be skipped as already recorded: the replay would prove nothing.
+    """
+    token = _key_namespace.set(namespace)
+    try:
+        yield
+    finally:
+        _key_namespace.reset(token)
+
+
 def load_events(
     columns: dict[str, pl.DataType | type[pl.DataType]],
     *,
@@ -184,6 +202,10 @@ def load_events(
 # --------------------------------------------------------------------------- keys and IPs
 
 
+def key_namespace() -> str | None:
+    return _key_namespace.get()
+
+
 def bucket_start(moment: datetime | float, seconds: int) -> int:
     """Epoch second at which the `seconds`-long bucket holding `moment` starts."""
     epoch = moment.timestamp() if isinstance(moment, datetime) else float(moment)
@@ -191,12 +213,18 @@ def bucket_start(moment: datetime | float, seconds: int) -> int:
 
 
 def match_key(prefix: str, *parts: object) -> str:
-    """A dedup key `prefix:part:part...`, hashed when it would not fit the column."""
+    """A dedup key `prefix:part:part...`, hashed when it would not fit the column.
+
+    Inside isolated_match_keys the key starts with `<namespace>/`, hashed or not, so a
+    replay can tell its own findings apart by prefix.
+    """
+    namespace = _key_namespace.get()
+    lead = f"{namespace}/" if namespace else ""
     key = ":".join([prefix, *(str(p) for p in parts)])
-    if len(key) <= _MAX_KEY_CHARS:
-        return key
+    if len(lead) + len(key) <= _MAX_KEY_CHARS:
+        return lead + key
     digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"{prefix}:h:{digest}"
+    return f"{lead}{prefix}:h:{digest}"
 
 
 _IPV4_RE = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$"
