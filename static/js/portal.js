@@ -151,6 +151,19 @@
     });
   });
 
+  // ------------------------------------------------------------------ shortcuts help (the button and the ? key)
+  function toggleShortcuts() {
+    var help = document.getElementById("shortcuts");
+    if (!help) return;
+    help.hidden = !help.hidden;
+    document.querySelectorAll("[data-help-toggle]").forEach(function (button) {
+      button.setAttribute("aria-expanded", help.hidden ? "false" : "true");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-help-toggle]")) toggleShortcuts();
+  });
+
   // ------------------------------------------------------------------ keyboard
   function focusRow(index) {
     var all = rows();
@@ -193,7 +206,7 @@
         break;
       case "a": if (!document.querySelector("#alert-rows input[name=alert]:checked") && row) { row.querySelector("input[name=alert]").checked = true; } submitBulk("acknowledge"); break;
       case "c": if (!document.querySelector("#alert-rows input[name=alert]:checked") && row) { row.querySelector("input[name=alert]").checked = true; updateSelection(); } submitBulk("close"); break;
-      case "?": var help = document.getElementById("shortcuts"); if (help) help.hidden = !help.hidden; break;
+      case "?": toggleShortcuts(); break;
       default: return;
     }
     event.preventDefault();
