@@ -80,7 +80,18 @@
     }
   });
 
-  document.addEventListener("htmx:oobAfterSwap", function () {
+  // A pushed new alert adds a row at the top: the count above the table counts it too.
+  function countPushedAlert() {
+    var count = document.getElementById("queue-count");
+    if (!count || count.dataset.capped === "true") return;  // "more than N" stays true
+    var total = (parseInt(count.dataset.count, 10) || 0) + 1;
+    count.dataset.count = String(total);
+    count.textContent = total + " alert(s) match.";
+  }
+
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "alert-rows") countPushedAlert();
     rows().forEach(function (row) {
       var box = row.querySelector("input[name=alert]");
       if (box && checked[row.dataset.alert]) box.checked = true;
