@@ -256,7 +256,7 @@ def file_the_open_alert_in_a_new_case(page: Page, *, title: str) -> str:
 
 
 def merge_the_case_into(page: Page, source: str, target: str) -> None:
-    page.get_by_role("link", name=source).first.click()
+    page.get_by_role("link", name=source, exact=True).first.click()
     expect(page.locator("h1")).to_contain_text(source)
     page.locator("summary", has_text="Merge into…").click()
     choice = page.get_by_label("Case to merge into")
@@ -267,12 +267,12 @@ def merge_the_case_into(page: Page, source: str, target: str) -> None:
 
 
 def the_case_lists_each_alert_once(page: Page, alert_ids: list[str], *, absorbed: str) -> None:
-    table = page.locator("section.card", has=page.get_by_role("heading", name="Alerts")).locator("tbody tr")
+    table = page.locator("section.card", has=page.get_by_role("heading", name="Alerts", exact=True)).locator("tbody tr")
     expect(table).to_have_count(len(alert_ids))
     links = table.locator("td a[href*='/triage/alerts/']")
     hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
     assert sorted(hrefs) == sorted(f"/triage/alerts/{i}/" for i in alert_ids), hrefs
-    expect(page.locator(".facts")).to_contain_text(f"Absorbed{absorbed}")
+    expect(page.locator(".facts div", has_text="Absorbed").locator("dd")).to_contain_text(absorbed)
 
 
 def the_audit_trail_lists_what_was_done(page: Page) -> None:
