@@ -8,7 +8,7 @@ REDIS ?= redis://127.0.0.1:6379/0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test test-sqlite test-postgres lint migrate bench-ingest bench-engine compose-check clean
+.PHONY: install install-chromium demo test test-sqlite test-postgres test-browser lint migrate bench-ingest bench-engine compose-check clean
 
 install: $(STAMP)
 
@@ -16,6 +16,10 @@ $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
+
+# The browser tests (tests/browser) drive Debian's Chromium: installed with apt-get when missing (as root).
+install-chromium:
+	@bash scripts/ensure_chromium.sh
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -36,11 +40,11 @@ test: install lint
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
-test-sqlite: install
+test-sqlite: install install-chromium
 	@echo "== suite on the embedded default (SQLite, in-memory channel layer, eager Celery) =="
 	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest
 
-test-postgres: install
+test-postgres: install install-chromium
 	@$(PY) scripts/services_up.py $(PG_URL) $(REDIS); status=$$?; \
 	if [ $$status -eq 0 ]; then \
 		echo "== suite on PostgreSQL + Redis =="; \
@@ -52,6 +56,10 @@ test-postgres: install
 	else \
 		echo "Only one of PostgreSQL and Redis answers: start the other (see .ci/run) or point PG_URL/REDIS at it." >&2; exit 1; \
 	fi
+
+# Only the browser walk of a triage (both halves run it as part of the whole suite too).
+test-browser: install install-chromium
+	env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -m browser tests/browser
 
 lint: install
 	$(PY) -m ruff check .

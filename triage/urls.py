@@ -13,6 +13,7 @@ urlpatterns = [
     path("alerts/<int:pk>/comment/", views.alert_comment, name="alert_comment"),
     path("alerts/<int:pk>/playbook/", views.alert_playbook, name="alert_playbook"),
     path("alerts/<int:pk>/isolate/", views.alert_isolate, name="alert_isolate"),
+    path("alerts/<int:pk>/actions/<int:action_pk>/manifest/", views.action_manifest, name="action_manifest"),
     path("alerts/<int:pk>/tuning/", views.alert_flag_tuning, name="alert_flag_tuning"),
     path("alerts/<int:pk>/case/", views.alert_case, name="alert_case"),
     path("cases/", views.case_list, name="case_list"),

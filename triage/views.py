@@ -10,7 +10,9 @@ A refused action answers 422 with the reason in the page's error area.
 from __future__ import annotations
 
 import json
+import re
 
+import yaml
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,7 +28,7 @@ from audit.selectors import audit_trail, entries_for
 from detections.models import Strategy
 from triage import services
 from triage.filters import AlertFilter, filter_errors
-from triage.models import Alert, Case, Disposition, Severity, TuningRequest
+from triage.models import Alert, Case, Disposition, ResponseAction, Severity, TuningRequest
 from triage.selectors import (
     GROUPINGS,
     QUEUE_SORTS,
@@ -393,6 +395,26 @@ def alert_isolate(request, pk):
         lambda: services.isolate_container(alert=alert, user=request.user),
         notice="Isolation recorded: see Response actions.",
     )
+
+
+# A policy name is a DNS-1123 subdomain (checked when the plan was made); anything else gets a plain name.
+_MANIFEST_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,200}[a-z0-9])?")
+
+
+def action_manifest(request, pk, action_pk):
+    """The manifest an isolation produced, as a YAML file to `kubectl apply -f`."""
+    if not request.user.has_perm("triage.view_alert"):
+        raise PermissionDenied("Reading a response action needs the triage.view_alert permission.")
+    action = get_object_or_404(ResponseAction, pk=action_pk, alert_id=pk, result=ResponseAction.Result.MANIFEST)
+    try:
+        name = (yaml.safe_load(action.output) or {}).get("metadata", {}).get("name", "")
+    except (yaml.YAMLError, AttributeError):
+        name = ""
+    if not isinstance(name, str) or not _MANIFEST_NAME.fullmatch(name):
+        name = f"isolate-alert-{pk}"
+    response = HttpResponse(action.output, content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.yaml"'
+    return response
 
 
 @require_POST

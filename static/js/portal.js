@@ -80,7 +80,18 @@
     }
   });
 
-  document.addEventListener("htmx:oobAfterSwap", function () {
+  // A pushed new alert adds a row at the top: the count above the table counts it too.
+  function countPushedAlert() {
+    var count = document.getElementById("queue-count");
+    if (!count || count.dataset.capped === "true") return;  // "more than N" stays true
+    var total = (parseInt(count.dataset.count, 10) || 0) + 1;
+    count.dataset.count = String(total);
+    count.textContent = total + " alert(s) match.";
+  }
+
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "alert-rows") countPushedAlert();
     rows().forEach(function (row) {
       var box = row.querySelector("input[name=alert]");
       if (box && checked[row.dataset.alert]) box.checked = true;
@@ -151,6 +162,19 @@
     });
   });
 
+  // ------------------------------------------------------------------ shortcuts help (the button and the ? key)
+  function toggleShortcuts() {
+    var help = document.getElementById("shortcuts");
+    if (!help) return;
+    help.hidden = !help.hidden;
+    document.querySelectorAll("[data-help-toggle]").forEach(function (button) {
+      button.setAttribute("aria-expanded", help.hidden ? "false" : "true");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-help-toggle]")) toggleShortcuts();
+  });
+
   // ------------------------------------------------------------------ keyboard
   function focusRow(index) {
     var all = rows();
@@ -193,7 +217,7 @@
         break;
       case "a": if (!document.querySelector("#alert-rows input[name=alert]:checked") && row) { row.querySelector("input[name=alert]").checked = true; } submitBulk("acknowledge"); break;
       case "c": if (!document.querySelector("#alert-rows input[name=alert]:checked") && row) { row.querySelector("input[name=alert]").checked = true; updateSelection(); } submitBulk("close"); break;
-      case "?": var help = document.getElementById("shortcuts"); if (help) help.hidden = !help.hidden; break;
+      case "?": toggleShortcuts(); break;
       default: return;
     }
     event.preventDefault();

@@ -1,6 +1,7 @@
 """The analyst's pages drive the same services: actions answer with the pieces they changed, refusals say why."""
 
 import pytest
+import yaml
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -114,6 +115,22 @@ def test_isolating_a_pod_from_the_page_offers_the_manifest(client, analyst, aler
     action = ResponseAction.objects.get()
     assert action.result == "manifest" and "NetworkPolicy" in action.output
     assert "NetworkPolicy" in answer.content.decode()
+
+
+def test_the_isolation_manifest_downloads_as_a_yaml_network_policy(client, analyst, alert, django_user_model):
+    client.force_login(analyst)
+    client.post(reverse("triage:alert_isolate", args=[alert.pk]), **HTMX)
+    action = ResponseAction.objects.get()
+    url = reverse("triage:action_manifest", args=[alert.pk, action.pk])
+    assert f'href="{url}" download' in client.get(alert.get_absolute_url()).content.decode()
+    answer = client.get(url)
+    assert answer.status_code == 200 and answer["Content-Type"].startswith("application/yaml")
+    policy = yaml.safe_load(answer.content)
+    assert (policy["kind"], policy["metadata"]["namespace"]) == ("NetworkPolicy", "default")
+    assert answer["Content-Disposition"] == f'attachment; filename="{policy["metadata"]["name"]}.yaml"'
+    assert client.get(reverse("triage:action_manifest", args=[alert.pk + 1, action.pk])).status_code == 404
+    client.force_login(django_user_model.objects.create_user("visitor", password="x-12345678"))
+    assert client.get(url).status_code == 403
 
 
 def test_a_user_without_a_triage_role_cannot_act(client, django_user_model, alert):
