@@ -70,7 +70,7 @@ def _detection_stats(request, *, subject, alerts, url_name: str, by_rule: bool):
         context.update(
             totals=totals,
             split=_split(totals),
-            volume=charts.day_columns(stats.alerts_per_day(alerts, days=days), width=1000, height=150),
+            volume=charts.day_columns(stats.alerts_per_day(alerts, days=days), width=900, height=140),
             rules=stats.rule_noise(alerts, days=days) if by_rule else None,
         )
     template = "triage/partials/detection_stats.html" if request.htmx else "triage/detection_stats.html"
