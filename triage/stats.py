@@ -52,8 +52,8 @@ def window_start(days: int, now: datetime | None = None) -> datetime:
     return today - timedelta(days=days - 1)
 
 
-def _since(created_at: datetime, field: str) -> ExpressionWrapper:
-    return ExpressionWrapper(F(field) - F(created_at), output_field=DurationField())
+def _elapsed(start: str, end: str) -> ExpressionWrapper:
+    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,8 @@ def disposition_stats(alerts: QuerySet[Alert], *, days: int = DEFAULT_WINDOW_DAY
             true_positives=Count("id", filter=Q(disposition=Disposition.TRUE_POSITIVE)),
             benign_true_positives=Count("id", filter=Q(disposition=Disposition.BENIGN_TRUE_POSITIVE)),
             false_positives=Count("id", filter=Q(disposition=Disposition.FALSE_POSITIVE)),
-            mtta=Avg(_since("created_at", "acknowledged_at"), filter=Q(acknowledged_at__isnull=False)),
-            mttc=Avg(_since("created_at", "closed_at"), filter=Q(closed_at__isnull=False)),
+            mtta=Avg(_elapsed("created_at", "acknowledged_at"), filter=Q(acknowledged_at__isnull=False)),
+            mttc=Avg(_elapsed("created_at", "closed_at"), filter=Q(closed_at__isnull=False)),
         )
     )
     return DispositionStats(
@@ -159,7 +159,9 @@ class RuleNoise:
         return self.false_positives / self.with_disposition if self.with_disposition else None
 
 
-def rule_noise(alerts: QuerySet[Alert], *, days: int = DEFAULT_WINDOW_DAYS, limit: int | None = None, now=None):
+def rule_noise(
+    alerts: QuerySet[Alert], *, days: int = DEFAULT_WINDOW_DAYS, limit: int | None = None, now=None
+) -> list[RuleNoise]:
     """Rules by alerts raised in the window, most first, with their false positives (one query)."""
     rows = (
         alerts.filter(created_at__gte=window_start(days, now))
@@ -194,9 +196,6 @@ class Share:
     count: int
     query: str  # the queue's query string for these alerts ("" when the queue cannot filter on it)
     css: str = ""
-
-    def of(self, total: int) -> float:
-        return 100 * self.count / total if total else 0
 
 
 @dataclass(frozen=True)
