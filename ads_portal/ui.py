@@ -5,6 +5,7 @@
 - `{% shortid value %}`: a long id (container id, digest, UID) shortened, with the full value on
   hover and a copy button (static/js/portal.js copies it; no inline script).
 - `|duration`: seconds as "3 h 12 min" for statistics.
+- `|percent`: a rate (0..1) as "25 %" ("—" when there is none: no alert closed, no rate).
 
 Every value is escaped (format_html): ids and dates shown here come from telemetry.
 """
@@ -81,3 +82,12 @@ def duration(seconds):
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+@register.filter
+def percent(rate):
+    if rate in (None, ""):
+        return "—"
+    share = 100 * float(rate)
+    # Whole percents read best; below 10 % one decimal keeps 2.5 % from showing as 3 %.
+    return f"{share:.1f} %" if 0 < share < 10 else f"{share:.0f} %"

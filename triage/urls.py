@@ -1,10 +1,13 @@
 from django.urls import path
 
-from triage import views
+from triage import stats_views, views
 
 app_name = "triage"
 
 urlpatterns = [
+    path("dashboard/", stats_views.dashboard, name="dashboard"),
+    path("stats/rules/<int:pk>/", stats_views.rule_stats, name="rule_stats"),
+    path("stats/strategies/<int:pk>/", stats_views.strategy_stats, name="strategy_stats"),
     path("alerts/", views.alert_list, name="alert_list"),
     path("alerts/bulk/", views.alert_bulk, name="alert_bulk"),
     path("alerts/<int:pk>/", views.alert_detail, name="alert_detail"),

@@ -6,7 +6,9 @@
  *   row, new rows only land on the first page of a newest-first queue, and after a reconnect
  *   the visible rows are reloaded once so nothing missed while offline stays stale;
  * - queue keyboard shortcuts: j/k move, enter opens, x selects, a acknowledges, c closes the
- *   selection, ? shows the help.
+ *   selection, ? shows the help;
+ * - section tabs ([data-tabs], the strategy page): the table of contents becomes tabs, one panel
+ *   shown at a time, the open tab kept in the address (#validation) and followed by in-page links.
  */
 (function () {
   "use strict";
@@ -48,6 +50,63 @@
     root.setAttribute("data-theme", next);
     try { localStorage.setItem("ads-theme", next); } catch (e) { /* private mode */ }
   });
+
+  // ------------------------------------------------------------------ section tabs
+  // Without this the links are a table of contents over panels all shown: nothing is lost without JS.
+  function setUpTabs(nav) {
+    var links = Array.prototype.slice.call(nav.querySelectorAll("a[href^='#']"));
+    var panels = links.map(function (link) { return document.getElementById(link.getAttribute("href").slice(1)); });
+    if (panels.some(function (panel) { return !panel; })) return;
+    nav.setAttribute("role", "tablist");
+    links.forEach(function (link, i) {
+      link.id = "tab-" + panels[i].id;
+      link.setAttribute("role", "tab");
+      link.setAttribute("aria-controls", panels[i].id);
+      panels[i].setAttribute("role", "tabpanel");
+      panels[i].setAttribute("aria-labelledby", link.id);
+      panels[i].tabIndex = -1;
+    });
+    function show(index, focusTab) {
+      links.forEach(function (link, i) {
+        var on = i === index;
+        link.setAttribute("aria-selected", on ? "true" : "false");
+        link.tabIndex = on ? 0 : -1;
+        panels[i].hidden = !on;
+      });
+      if (focusTab) links[index].focus();
+    }
+    // The panel that is, or holds, the element the address names (#validation, #run-12).
+    function fromHash() {
+      var id = decodeURIComponent(window.location.hash.slice(1));
+      var target = id && document.getElementById(id);
+      if (!target) return -1;
+      return panels.findIndex(function (panel) { return panel === target || panel.contains(target); });
+    }
+    var first = fromHash();
+    show(first < 0 ? 0 : first, false);
+    nav.addEventListener("click", function (event) {
+      var link = event.target.closest("a[role=tab]");
+      if (!link) return;
+      event.preventDefault();
+      show(links.indexOf(link), false);
+      history.replaceState(null, "", link.getAttribute("href"));
+    });
+    nav.addEventListener("keydown", function (event) {
+      var index = links.indexOf(document.activeElement);
+      if (index < 0) return;
+      var next = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: links.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      next = (next + links.length) % links.length;
+      show(next, true);
+      history.replaceState(null, "", links[next].getAttribute("href"));
+    });
+    window.addEventListener("hashchange", function () {
+      var index = fromHash();
+      if (index >= 0) show(index, false);
+    });
+  }
+  document.querySelectorAll("[data-tabs]").forEach(setUpTabs);
 
   // ------------------------------------------------------------------ live queue
   var checked = {};
