@@ -6,7 +6,9 @@
  *   row, new rows only land on the first page of a newest-first queue, and after a reconnect
  *   the visible rows are reloaded once so nothing missed while offline stays stale;
  * - queue keyboard shortcuts: j/k move, enter opens, x selects, a acknowledges, c closes the
- *   selection, ? shows the help.
+ *   selection, ? shows the help;
+ * - "suppress similar": links open its section, and editing previewed conditions disables Save
+ *   until they are previewed again (the server checks this too).
  */
 (function () {
   "use strict";
@@ -149,6 +151,34 @@
     form.querySelectorAll("[data-when]").forEach(function (el) {
       el.hidden = el.getAttribute("data-when").split(" ").indexOf(select.value) === -1;
     });
+  });
+
+  // ------------------------------------------------------------------ suppress similar
+  // A link to a collapsed section (#suppress-similar) opens it; so does arriving with its #hash.
+  function openSection(id) {
+    var section = id && document.getElementById(id);
+    var details = section && (section.matches("details") ? section : section.querySelector("details"));
+    if (!details) return false;
+    details.open = true;
+    section.scrollIntoView({ block: "start", behavior: "smooth" });
+    return true;
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-open-details]");
+    if (!link) return;
+    var popover = link.closest("details.popover");
+    if (popover) popover.open = false;
+    if (openSection(link.getAttribute("href").slice(1))) event.preventDefault();
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.location.hash) openSection(window.location.hash.slice(1));
+  });
+  // Save is for the conditions whose impact was previewed: changing them asks for a new preview.
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest("form[data-suppress-form]");
+    if (!form || !event.target.matches("[name=cond_value], [name=cond_field], [name=cond_use], [name=scope]")) return;
+    var save = form.querySelector("button[data-save]");
+    if (save) save.disabled = true;
   });
 
   // ------------------------------------------------------------------ keyboard

@@ -65,8 +65,20 @@ def _first_rule_for(status: int, rules: list[dict]) -> dict:
 def test_htmx_swaps_success_and_422_but_not_204_nor_other_errors():
     base = Path(settings.BASE_DIR, "templates", "base.html").read_text()
     rules = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", base).group(1))["responseHandling"]
-    swapped = {status: _first_rule_for(status, rules)["swap"] for status in (200, 201, 204, 302, 400, 403, 404, 422, 500)}
-    assert swapped == {200: True, 201: True, 204: False, 302: True, 400: False, 403: False, 404: False, 422: True, 500: False}
+    swapped = {
+        status: _first_rule_for(status, rules)["swap"] for status in (200, 201, 204, 302, 400, 403, 404, 422, 500)
+    }
+    assert swapped == {
+        200: True,
+        201: True,
+        204: False,
+        302: True,
+        400: False,
+        403: False,
+        404: False,
+        422: True,
+        500: False,
+    }
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(settings.BASE_DIR)))
