@@ -173,6 +173,14 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (window.location.hash) openSection(window.location.hash.slice(1));
   });
+  // Opening a raw record scrolls it to its first matched field (a long record hides it below the fold).
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.open || !details.querySelector) return;
+    var pre = details.querySelector(":scope > pre.json");
+    var mark = pre && pre.querySelector("mark");
+    if (mark) pre.scrollTop = Math.max(0, mark.offsetTop - 40);  // pre.json is positioned: offsetTop is within it
+  }, true);
   // Save is for the conditions whose impact was previewed: changing them asks for a new preview.
   document.addEventListener("input", function (event) {
     var form = event.target.closest("form[data-suppress-form]");
