@@ -27,6 +27,16 @@ def _visible_marker(match: re.Match) -> bytes:
     return f"\u27e8U+{ord(match.group().decode()):04X}\u27e9".encode()
 
 
+def visible_html(html: str) -> str:
+    """What the middleware does to a page, for HTML sent another way (the live queue's websocket pushes)."""
+    data = html.encode()
+    if _CONTROL.search(data):
+        data = _CONTROL.sub("\ufffd".encode(), data)
+    if _INVISIBLE.search(data):
+        data = _INVISIBLE.sub(_visible_marker, data)
+    return data.decode()
+
+
 class StripControlCharactersMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response

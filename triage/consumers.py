@@ -6,7 +6,8 @@ htmx out-of-band swaps rendered with the same row partial as the page:
 - a changed alert already on the page replaces its row (the page keeps the selection, see queue.js);
 - a new alert that matches the filters is added at the top of the table;
 - a changed alert that no longer matches is marked as such, not removed under the analyst's cursor.
-Only users who may view alerts connect; everything rendered goes through the templates' escaping.
+Only users who may view alerts connect; everything rendered goes through the templates' escaping,
+and control and bidi characters are made visible as on every page (ads_portal.middleware).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 from django.template.loader import render_to_string
 
+from ads_portal.middleware import visible_html
 from triage.filters import AlertFilter
 from triage.live import QUEUE_GROUP
 from triage.models import Alert
@@ -55,7 +57,8 @@ class AlertQueueConsumer(AsyncWebsocketConsumer):
         created = {int(i) for i in event.get("created", [])}
         html = await database_sync_to_async(self.render_changes)(ids, created)
         if html:
-            await self.send(text_data=html)
+            # A push bypasses the middleware that makes control and bidi characters visible on pages.
+            await self.send(text_data=visible_html(html))
 
     def render_changes(self, ids: list[int], created: set[int]) -> str:
         alerts = Alert.objects.filter(pk__in=ids).select_related("rule", "strategy", "assignee")

@@ -19,6 +19,7 @@ urlpatterns = [
     path("alerts/<int:pk>/actions/<int:action_pk>/manifest/", views.action_manifest, name="action_manifest"),
     path("alerts/<int:pk>/tuning/", views.alert_flag_tuning, name="alert_flag_tuning"),
     path("alerts/<int:pk>/case/", views.alert_case, name="alert_case"),
+    path("alerts/<int:pk>/suppress/", views.alert_suppress, name="alert_suppress"),
     path("cases/", views.case_list, name="case_list"),
     path("cases/<int:pk>/", views.case_detail, name="case_detail"),
     path("cases/<int:pk>/action/", views.case_action, name="case_action"),

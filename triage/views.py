@@ -9,18 +9,23 @@ A refused action answers 422 with the reason in the page's error area.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from datetime import timedelta
 
 import yaml
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ads_portal.params import BadParameter, parse_id
@@ -28,6 +33,8 @@ from audit.selectors import audit_trail, entries_for
 from detections.models import Strategy
 from triage import services
 from triage.filters import AlertFilter, filter_errors
+from triage.forms import DEFAULT_EXPIRY_DAYS, SuppressSimilarForm, prefilled_conditions
+from triage.json_view import json_lines
 from triage.models import Alert, Case, Disposition, ResponseAction, Severity, TuningRequest
 from triage.selectors import (
     GROUPINGS,
@@ -250,6 +257,7 @@ ALERT_PIECES = {
     "playbook": "triage/partials/playbook.html",
     "timeline": "triage/partials/timeline.html",
     "actions": "triage/partials/response_actions.html",
+    "suppress": "triage/partials/suppress_similar.html",
 }
 
 
@@ -262,6 +270,8 @@ def _answer(request, alert: Alert, pieces: list[str], *, error: str = "", notice
         return HttpResponseRedirect(alert.get_absolute_url())
     alert = _alert(alert.pk)
     context = _alert_context(request, alert, with_isolation="actions" in pieces) | {"oob": True}
+    if "suppress" in pieces and not error:
+        context |= _suppress_state(request, alert, opened=True)
     html = render_to_string(
         "triage/partials/alert_errors.html", {"error": error, "notice": notice, "oob": True}, request=request
     )
@@ -279,20 +289,25 @@ def _act(request, alert: Alert, pieces: list[str], action, notice: str = ""):
 
 
 def alert_detail(request, pk):
-    alert = _alert(pk)
+    return _alert_page(request, _alert(pk))
+
+
+def _alert_page(request, alert: Alert, *, suppress: dict | None = None, status: int = 200):
+    """The whole alert page; `suppress` is the suppress-similar form's state when a post without htmx shows it."""
     evidence = alert_evidence(alert)
     for item in evidence.items:
         matched = {str(k) for k in (item["matched_fields"] or {})}
         for event in item["events"]:
-            # Pretty JSON shown as text: the template escapes it like any other telemetry.
-            event["raw_pretty"] = json.dumps(event["raw"], indent=2, sort_keys=True, default=str)
+            # Pretty JSON as plain-text pieces, matched fields marked: the template escapes every piece.
+            event["raw_lines"] = json_lines(event["raw"], item["matched_fields"])
             event["rows"] = [(name, value, name in matched) for name, value in event["fields"].items()]
     context = _alert_context(request, alert, evidence=evidence) | {
         "evidence": evidence,
         "entity": _entity_context(evidence),
         "related": related_alerts(alert),
     }
-    return render(request, "triage/alert_detail.html", context)
+    context |= suppress or _suppress_state(request, alert, evidence=evidence, opened=_closed_as_false_positive(alert))
+    return render(request, "triage/alert_detail.html", context, status=status)
 
 
 ENTITY_FIELDS = (
@@ -326,10 +341,12 @@ def _entity_context(evidence) -> list[tuple[str, list[str]]]:
 def alert_transition(request, pk):
     alert = _alert(pk)
     to = request.POST.get("to", "")
+    # Closing as a false positive is when "suppress similar" is wanted: the answer opens its form.
+    false_positive = to == Alert.Status.CLOSED and request.POST.get("disposition") == Disposition.FALSE_POSITIVE
     return _act(
         request,
         alert,
-        ["header", "timeline"],
+        ["header", "timeline", *(["suppress"] if false_positive else [])],
         lambda: services.transition_alert(
             alert=alert,
             to=to,
@@ -337,7 +354,11 @@ def alert_transition(request, pk):
             disposition=request.POST.get("disposition", ""),
             reason=request.POST.get("reason", ""),
         ),
-        notice=f"Alert moved to {to.replace('_', ' ')}.",
+        notice=(
+            "Closed as a false positive. To stop alerts like this one, suppress similar matches (the form is open)."
+            if false_positive
+            else f"Alert moved to {to.replace('_', ' ')}."
+        ),
     )
 
 
@@ -440,6 +461,195 @@ def alert_case(request, pk):
         lambda: _file_in_case(request, [alert], default_title=alert.title),
         notice="Alert filed in the case.",
     )
+
+
+# --------------------------------------------------------------------------- suppress similar
+
+IMPACT_EXAMPLES = 5
+
+
+def _closed_as_false_positive(alert: Alert) -> bool:
+    return alert.status == Alert.Status.CLOSED and alert.disposition == Disposition.FALSE_POSITIVE
+
+
+def _suppress_state(request, alert: Alert, *, evidence=None, form=None, opened: bool = False, **outcome) -> dict:
+    """What the suppress-similar piece shows: the form (prefilled from the alert, or as posted) and any outcome.
+
+    `outcome` may hold `impact` and `examples` (the preview), `token` (the previewed conditions,
+    which Save needs), `errors` (by form area) and `saved` (the new suppression).
+    """
+    from accounts.roles import is_detection_engineer
+
+    if form is None:
+        form = SuppressSimilarForm(
+            initial={
+                "scope": "rule",
+                "expires_in_days": DEFAULT_EXPIRY_DAYS,
+                "name": f"Similar to alert #{alert.pk}: {alert.title}"[:255],
+                "close_as": "" if alert.status == Alert.Status.CLOSED else Disposition.FALSE_POSITIVE,
+            }
+        )
+        rows = prefilled_conditions(alert, evidence if evidence is not None else alert_evidence(alert))
+    else:
+        rows = form.condition_rows()
+    engineer = is_detection_engineer(request.user)
+    return {
+        "suppress": {
+            "form": form,
+            "rows": rows,
+            "opened": opened or bool(outcome),
+            "engineer": engineer,
+            "max_days": None if engineer else settings.SUPPRESSION_ANALYST_MAX_DAYS,
+            "max_past_matches": None if engineer else settings.SUPPRESSION_ANALYST_MAX_PAST_MATCHES,
+            "can_suppress": request.user.has_perm("triage.add_suppression"),
+            **outcome,
+        }
+    }
+
+
+def _preview_token(conditions: dict, scope: str) -> str:
+    """Names what was previewed: Save is taken only for the conditions and scope whose impact was shown."""
+    return hashlib.sha256(json.dumps([conditions, scope], sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+# Where a refusal of the service is shown in the form (check_suppression_policy names the model's fields).
+SUPPRESS_ERROR_AREAS = {"rule": "scope", "strategy": "scope", "expires_at": "expires_in_days", "__all__": "general"}
+
+
+def _refusal(exc: ValidationError | PermissionDenied) -> dict[str, list[str]]:
+    if isinstance(exc, PermissionDenied):
+        return {"general": [str(exc) or "You may not make this suppression."]}
+    if hasattr(exc, "error_dict"):
+        errors: dict[str, list[str]] = {}
+        for name, messages_ in exc.message_dict.items():
+            errors.setdefault(SUPPRESS_ERROR_AREAS.get(name, name), []).extend(messages_)
+        return errors
+    return {"general": list(exc.messages)}
+
+
+def alert_suppress(request, pk):
+    """Suppress matches similar to this alert's: GET the prefilled form, POST step=preview, then step=save."""
+    alert = _alert(pk)
+    if not request.user.has_perm("triage.add_suppression"):
+        raise PermissionDenied("Suppressing matches needs the triage.add_suppression permission.")
+    if request.method == "GET":
+        return _suppress_answer(request, alert, _suppress_state(request, alert, opened=True))
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    form = SuppressSimilarForm(request.POST)
+    if not form.is_valid():
+        errors = {name: list(found) for name, found in form.errors.items()}
+        return _suppress_answer(request, alert, _suppress_state(request, alert, form=form, errors=errors), status=422)
+    data = form.cleaned_data
+    conditions, scope = data["conditions"], data["scope"]
+    days = data["expires_in_days"]
+    expires_at = timezone.now() + timedelta(days=days) if days else None
+    token = _preview_token(conditions, scope)
+    errors: dict[str, list[str]] = {}
+    if request.POST.get("step") == "save":
+        if request.POST.get("previewed") != token:
+            errors["general"] = ["These conditions have not been previewed: check their impact below, then save."]
+        else:
+            try:
+                saved = _save_suppression(request, alert, data, expires_at)
+            except (ValidationError, PermissionDenied) as refused:
+                errors = _refusal(refused)
+            else:
+                return _suppress_saved(request, alert, saved, closed=bool(data["close_as"]))
+    if scope == "strategy" and alert.strategy_id is None:
+        errors.setdefault("scope", []).append("This alert has no strategy: suppress within its rule.")
+        return _suppress_answer(request, alert, _suppress_state(request, alert, form=form, errors=errors), status=422)
+    rule = alert.rule if scope == "rule" else None
+    strategy = alert.strategy if scope == "strategy" else None
+    impact = services.suppression_impact(conditions=conditions, rule=rule, strategy=strategy)
+    policy: dict[str, list[str]] = {}
+    try:
+        services.check_suppression_policy(
+            user=request.user,
+            conditions=conditions,
+            rule=rule,
+            strategy=strategy,
+            expires_at=expires_at,
+            past_matches=impact.matches,
+        )
+    except (ValidationError, PermissionDenied) as refused:
+        policy = _refusal(refused)
+    for area, found in policy.items():
+        errors.setdefault(area, []).extend(m for m in found if m not in errors.get(area, []))
+    example_ids = list(impact.alert_matches)[:IMPACT_EXAMPLES]
+    examples = sorted(
+        Alert.objects.filter(pk__in=example_ids).select_related("rule"), key=lambda a: example_ids.index(a.pk)
+    )
+    state = _suppress_state(
+        request,
+        alert,
+        form=form,
+        impact=impact,
+        examples=[(a, impact.alert_matches[a.pk]) for a in examples],
+        token="" if policy else token,  # what the policy refuses cannot be saved: Save stays disabled
+        errors=errors,
+    )
+    return _suppress_answer(request, alert, state, status=422 if errors else 200)
+
+
+def _save_suppression(request, alert: Alert, data: dict, expires_at):
+    """The suppression, and (when asked) the alert closed with the same reason: both or neither."""
+    with transaction.atomic():
+        suppression = services.suppress_similar(
+            alert=alert,
+            conditions=data["conditions"],
+            reason=data["reason"],
+            user=request.user,
+            expires_at=expires_at,
+            scope=data["scope"],
+            name=data["name"],
+        )
+        if data["close_as"] and alert.status != Alert.Status.CLOSED:
+            services.transition_alert(
+                alert=alert,
+                to=Alert.Status.CLOSED,
+                user=request.user,
+                disposition=data["close_as"],
+                reason=data["reason"],
+            )
+    return suppression
+
+
+def _suppress_answer(request, alert: Alert, state: dict, *, status: int = 200):
+    if not request.htmx:
+        return _alert_page(request, alert, suppress=state, status=status)
+    context = {"alert": alert} | state
+    return HttpResponse(render_to_string(ALERT_PIECES["suppress"], context, request=request), status=status)
+
+
+def _suppress_saved(request, alert: Alert, suppression, *, closed: bool):
+    notice = f"Suppression “{suppression.name}” saved: similar matches are counted, not alerted."
+    if not request.htmx:
+        messages.success(request, notice)
+        return HttpResponseRedirect(alert.get_absolute_url())
+    alert = _alert(alert.pk)
+    hits = services.suppression_impact(
+        conditions=suppression.conditions, rule=suppression.rule, strategy=suppression.strategy
+    )
+    context = _alert_context(request, alert, with_isolation=False) | {"oob": True}
+    html = render_to_string(
+        ALERT_PIECES["suppress"],
+        {"alert": alert}
+        | _suppress_state(
+            request,
+            alert,
+            saved=suppression,
+            saved_conditions=[
+                (name, value if isinstance(value, list) else [value]) for name, value in suppression.conditions.items()
+            ],
+            impact=hits,
+        ),
+        request=request,
+    )
+    html += render_to_string("triage/partials/alert_errors.html", {"notice": notice, "oob": True}, request=request)
+    for piece in ("timeline", *(["header"] if closed else [])):
+        html += render_to_string(ALERT_PIECES[piece], context, request=request)
+    return HttpResponse(html)
 
 
 # --------------------------------------------------------------------------- cases

@@ -9,6 +9,8 @@
  *   selection, ? shows the help;
  * - section tabs ([data-tabs], the strategy page): the table of contents becomes tabs, one panel
  *   shown at a time, the open tab kept in the address (#validation) and followed by in-page links.
+ * - "suppress similar": links open its section, and editing previewed conditions disables Save
+ *   until they are previewed again (the server checks this too).
  */
 (function () {
   "use strict";
@@ -232,6 +234,42 @@
   }
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-help-toggle]")) toggleShortcuts();
+  });
+
+  // ------------------------------------------------------------------ suppress similar
+  // A link to a collapsed section (#suppress-similar) opens it; so does arriving with its #hash.
+  function openSection(id) {
+    var section = id && document.getElementById(id);
+    var details = section && (section.matches("details") ? section : section.querySelector("details"));
+    if (!details) return false;
+    details.open = true;
+    section.scrollIntoView({ block: "start", behavior: "smooth" });
+    return true;
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-open-details]");
+    if (!link) return;
+    var popover = link.closest("details.popover");
+    if (popover) popover.open = false;
+    if (openSection(link.getAttribute("href").slice(1))) event.preventDefault();
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.location.hash) openSection(window.location.hash.slice(1));
+  });
+  // Opening a raw record scrolls it to its first matched field (a long record hides it below the fold).
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.open || !details.querySelector) return;
+    var pre = details.querySelector(":scope > pre.json");
+    var mark = pre && pre.querySelector("mark");
+    if (mark) pre.scrollTop = Math.max(0, mark.offsetTop - 40);  // pre.json is positioned: offsetTop is within it
+  }, true);
+  // Save is for the conditions whose impact was previewed: changing them asks for a new preview.
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest("form[data-suppress-form]");
+    if (!form || !event.target.matches("[name=cond_value], [name=cond_field], [name=cond_use], [name=scope]")) return;
+    var save = form.querySelector("button[data-save]");
+    if (save) save.disabled = true;
   });
 
   // ------------------------------------------------------------------ keyboard

@@ -39,13 +39,45 @@ def test_no_inline_script_event_handler_or_style(path):
     assert not re.search(r"""\bhx-on\b|hx-on:|js:""", text), "htmx attribute that needs eval"
 
 
-def test_htmx_is_told_not_to_inject_style_or_eval():
+def test_htmx_is_told_not_to_inject_style_or_eval_and_to_swap_422_refusals():
     base = Path(settings.BASE_DIR, "templates", "base.html").read_text()
     config = re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", base)
     assert config and json.loads(config.group(1)) == {
         "includeIndicatorStyles": False,
         "allowEval": False,
         "allowScriptTags": False,
+        # htmx takes the first rule whose code matches: 422 (a refusal with its reason) must
+        # come before the catch-all for errors, which htmx 2 does not swap.
+        "responseHandling": [
+            {"code": "204", "swap": False},
+            {"code": "[23]..", "swap": True},
+            {"code": "422", "swap": True},
+            {"code": "[45]..", "swap": False, "error": True},
+        ],
+    }
+
+
+def _first_rule_for(status: int, rules: list[dict]) -> dict:
+    """The rule htmx applies to a status: the first whose code (a regular expression) is found in it."""
+    return next((rule for rule in rules if re.search(rule["code"], str(status))), {"swap": False})
+
+
+def test_htmx_swaps_success_and_422_but_not_204_nor_other_errors():
+    base = Path(settings.BASE_DIR, "templates", "base.html").read_text()
+    rules = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", base).group(1))["responseHandling"]
+    swapped = {
+        status: _first_rule_for(status, rules)["swap"] for status in (200, 201, 204, 302, 400, 403, 404, 422, 500)
+    }
+    assert swapped == {
+        200: True,
+        201: True,
+        204: False,
+        302: True,
+        400: False,
+        403: False,
+        404: False,
+        422: True,
+        500: False,
     }
 
 

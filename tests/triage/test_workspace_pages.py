@@ -140,3 +140,16 @@ def test_a_user_without_a_triage_role_cannot_act(client, django_user_model, aler
     assert answer.status_code == 403
     alert.refresh_from_db()
     assert alert.status == "new"
+
+
+def test_refusals_answer_422_with_only_out_of_band_pieces_for_their_hx_swap_none_forms(client, analyst, alert):
+    """htmx swaps 422 (base.html's responseHandling); forms with hx-swap="none" take only out-of-band pieces."""
+    client.force_login(analyst)
+    refused = client.post(reverse("triage:alert_assign", args=[alert.pk]), {"assignee": "nobody-here"}, **HTMX)
+    html = refused.content.decode().strip()
+    assert refused.status_code == 422
+    assert html.startswith('<div id="alert-errors"') and 'hx-swap-oob="true"' in html and "No user" in html
+    assert 'id="alert-header"' not in html  # nothing changed, so nothing else is swapped
+    bulk = client.post(reverse("triage:alert_bulk"), {"action": "close", "alert": [alert.pk]}, **HTMX)
+    assert bulk.status_code == 422
+    assert bulk.content.decode().startswith('<span id="bulk-result" role="status" hx-swap-oob="true" class="error">')

@@ -1,7 +1,8 @@
 """Every state change of triage, as plain functions: raising alerts, suppressions, the analyst's workflow, cases.
 
 - alerting: matches -> alerts (grouping, suppressions applied), idempotent.
-- suppressions: creating and changing suppressions under the policy that keeps analysts from blinding detection.
+- suppressions: creating and changing suppressions under the policy that keeps analysts from blinding detection,
+  previewing their impact, and suppressing alerts similar to one.
 - workflow: one alert's lifecycle, assignment, comments, playbook checks, tuning requests, bulk actions.
 - cases: cases of related alerts (open, add, move, merge, close).
 - response: response actions (isolate a container: NetworkPolicy, manifest or Docker commands).
@@ -31,13 +32,18 @@ from triage.services.cases import (
 from triage.services.response import IsolationPlan, isolate_container, isolation_plan
 from triage.services.suppressions import (
     PREVIEW_SCAN_LIMIT,
+    SuppressionImpact,
     check_suppression_policy,
     conditions_hold,
     create_suppression,
     delete_suppression,
     disable_suppression,
+    is_concrete,
+    literal_pattern,
     match_value,
     may_change_suppression,
+    suppress_similar,
+    suppression_impact,
     suppression_preview,
     update_suppression,
 )
@@ -48,7 +54,9 @@ from triage.services.workflow import (
     assign_alert,
     assignable_users,
     bulk_apply,
+    check_assignee,
     check_playbook_step,
+    check_transition,
     flag_rule_for_tuning,
     playbook_for,
     resolve_tuning_request,
@@ -57,6 +65,11 @@ from triage.services.workflow import (
 
 __all__ = [
     "PREVIEW_SCAN_LIMIT",
+    "SuppressionImpact",
+    "suppress_similar",
+    "is_concrete",
+    "literal_pattern",
+    "suppression_impact",
     "check_suppression_policy",
     "delete_suppression",
     "disable_suppression",
@@ -72,7 +85,9 @@ __all__ = [
     "assign_case",
     "assignable_users",
     "bulk_apply",
+    "check_assignee",
     "check_playbook_step",
+    "check_transition",
     "conditions_hold",
     "create_suppression",
     "flag_rule_for_tuning",

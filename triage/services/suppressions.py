@@ -6,6 +6,10 @@ analyst from blinding detection: concrete conditions, a scope, a bounded expiry,
 limit on past matches above which an engineer must decide. Every path (API, admin, the alert
 page's "suppress similar") goes through these functions.
 
+Every creation, change and deletion is recorded in the audit trail in the same transaction;
+a suppression made from an alert ("suppress similar") is also recorded on the alert, so its
+timeline says what was silenced after it.
+
 Not for: applying suppressions while raising alerts (triage.services.alerting calls
 `active_suppressions` and `suppression_for`).
 """
@@ -13,18 +17,22 @@ Not for: applying suppressions while raising alerts (triage.services.alerting ca
 from __future__ import annotations
 
 import fnmatch
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import record_change
 from detections.models import DetectionRule, RuleMatch, Strategy
 from detections.pipelines import raw_value
 from telemetry.schema import CANONICAL_FIELDS
-from triage.models import Suppression
+from triage.models import Alert, Suppression
 
 # Past matches looked at when judging what a suppression would have hidden (newest first).
 PREVIEW_SCAN_LIMIT = 50_000
@@ -122,13 +130,15 @@ def check_suppression_policy(
     strategy: Strategy | None,
     expires_at: datetime | None,
     enabled: bool = True,
+    past_matches: int | None = None,
 ) -> None:
     """Refuse a suppression (as it would be after a create or change) that `user` may not have.
 
     Everyone: at least one condition, none matching (nearly) anything. Analysts (anyone who is
     not a detection engineer or admin; `user=None` is the system, e.g. the shipped library):
     scoped to a rule or strategy, expiring within SUPPRESSION_ANALYST_MAX_DAYS, and hiding at
-    most SUPPRESSION_ANALYST_MAX_PAST_MATCHES past matches. ValidationError (400) for the
+    most SUPPRESSION_ANALYST_MAX_PAST_MATCHES past matches (`past_matches` when the caller has
+    just counted them, e.g. a preview; counted here otherwise). ValidationError (400) for the
     shape, PermissionDenied (403) for a suppression only an engineer may decide on.
     """
     from accounts.roles import is_detection_engineer
@@ -160,7 +170,9 @@ def check_suppression_policy(
     if problems:
         raise ValidationError(problems)
     limit = settings.SUPPRESSION_ANALYST_MAX_PAST_MATCHES
-    hidden = suppression_preview(conditions=conditions, rule=rule, strategy=strategy)
+    hidden = past_matches
+    if hidden is None:
+        hidden = suppression_preview(conditions=conditions, rule=rule, strategy=strategy)
     if hidden > limit:
         raise PermissionDenied(f"This suppression would hide {hidden} past matches; needs a detection engineer.")
 
@@ -208,8 +220,27 @@ def create_suppression(
         owner_name=owner_name,
     )
     suppression.full_clean()
-    suppression.save()
+    with transaction.atomic():
+        suppression.save()
+        record_change(
+            actor=user,
+            action="suppression.create",
+            object_type="suppression",
+            object_id=suppression.pk,
+            object_repr=suppression.name,
+            changes={name: (None, _audited(getattr(suppression, name))) for name in _AUDITED},
+            note=suppression.reason,
+        )
     return suppression
+
+
+# What an audit entry of a suppression shows: what it hides, where, until when, and whose it is.
+_AUDITED = ("conditions", "rule", "strategy", "expires_at", "enabled", "owner")
+
+
+def _audited(value: Any) -> Any:
+    # Models by their name in the trail (a rule's id says little to whoever reads it later).
+    return str(value) if isinstance(value, DetectionRule | Strategy) or hasattr(value, "get_username") else value
 
 
 def update_suppression(*, suppression: Suppression, user, changes: dict[str, Any]) -> Suppression:
@@ -230,11 +261,21 @@ def update_suppression(*, suppression: Suppression, user, changes: dict[str, Any
         expires_at=after["expires_at"],
         enabled=after["enabled"],
     )
+    before = {name: _audited(getattr(suppression, name)) for name in _EDITABLE}
     for name, value in changes.items():
         setattr(suppression, name, value)
     suppression.updated_by = user
     suppression.full_clean()
-    suppression.save()
+    with transaction.atomic():
+        suppression.save()
+        record_change(
+            actor=user,
+            action="suppression.change",
+            object_type="suppression",
+            object_id=suppression.pk,
+            object_repr=suppression.name,
+            changes={name: (before[name], _audited(getattr(suppression, name))) for name in _EDITABLE},
+        )
     return suppression
 
 
@@ -249,7 +290,16 @@ def delete_suppression(*, suppression: Suppression, user) -> None:
 
     if user is not None and not (user.has_perm("triage.delete_suppression") and is_detection_engineer(user)):
         raise PermissionDenied("Deleting a suppression needs a detection engineer; disable it instead.")
-    suppression.delete()
+    with transaction.atomic():
+        record_change(
+            actor=user,
+            action="suppression.delete",
+            object_type="suppression",
+            object_id=suppression.pk,
+            object_repr=suppression.name,
+            changes={"conditions": (suppression.conditions, None)},
+        )
+        suppression.delete()
 
 
 def suppression_preview(
@@ -261,9 +311,130 @@ def suppression_preview(
 ) -> int:
     """How many of the `limit` newest past matches (of `rule`, of `strategy`'s rules, or of every rule)
     these conditions would have suppressed."""
-    matches = RuleMatch.objects.select_related("event", "rule").order_by("-id")
+    return suppression_impact(conditions=conditions, rule=rule, strategy=strategy, limit=limit).matches
+
+
+@dataclass
+class SuppressionImpact:
+    """What a suppression would have hidden in the past: matches, and the alerts they are evidence of."""
+
+    matches: int = 0
+    scanned: int = 0
+    limit: int = PREVIEW_SCAN_LIMIT
+    # Alert id -> how many of its matches the conditions cover, most recent alert first.
+    alert_matches: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def alerts(self) -> int:
+        return len(self.alert_matches)
+
+    @property
+    def matches_without_alert(self) -> int:
+        """Matches already suppressed (by another suppression) or not raised yet."""
+        return self.matches - sum(self.alert_matches.values())
+
+    @property
+    def scan_was_capped(self) -> bool:
+        return self.scanned >= self.limit
+
+
+def suppression_impact(
+    *,
+    conditions: dict[str, Any],
+    rule: DetectionRule | None = None,
+    strategy: Strategy | None = None,
+    limit: int = PREVIEW_SCAN_LIMIT,
+) -> SuppressionImpact:
+    """The `limit` newest past matches in scope that these conditions would have suppressed, and their alerts."""
+    matches = RuleMatch.objects.select_related("event", "rule", "alert_evidence").order_by("-id")
     if rule is not None:
         matches = matches.filter(rule=rule)
     if strategy is not None:
         matches = matches.filter(rule__strategies=strategy)
-    return sum(1 for match in matches[:limit].iterator(chunk_size=1000) if conditions_hold(conditions, match))
+    impact = SuppressionImpact(limit=limit)
+    per_alert: Counter[int] = Counter()
+    for match in matches[:limit].iterator(chunk_size=1000):
+        impact.scanned += 1
+        if not conditions_hold(conditions, match):
+            continue
+        impact.matches += 1
+        evidence = getattr(match, "alert_evidence", None)
+        if evidence is not None:
+            per_alert[evidence.alert_id] += 1
+    impact.alert_matches = dict(per_alert)  # insertion order: newest match first, so newest alert first
+    return impact
+
+
+# --------------------------------------------------------------------------- from an alert
+
+
+SCOPES = ("rule", "strategy", "everything")
+
+
+def literal_pattern(value: Any) -> str:
+    """A condition value that matches `value` exactly: the glob characters it contains, bracketed."""
+    text = str(value)
+    # fnmatch has no backslash escape; a one-character class is the literal ("[[]" is "[").
+    return text.replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
+
+
+def is_concrete(value: Any) -> bool:
+    """Whether a value is concrete enough for the policy (numbers are; text needs the minimum of literals)."""
+    return _literal_characters(value) >= settings.SUPPRESSION_MIN_LITERAL_CHARACTERS
+
+
+def suppress_similar(
+    *,
+    alert: Alert,
+    conditions: dict[str, Any],
+    reason: str,
+    user,
+    expires_at: datetime | None,
+    scope: str = "rule",
+    name: str = "",
+) -> Suppression:
+    """A suppression of matches like `alert`'s, scoped to its rule (or strategy, or everything), owned by `user`.
+
+    Held to the same policy as any suppression (create_suppression); recorded on the alert's
+    timeline as well as in the suppression's own trail.
+    """
+    from triage.services.workflow import require_permission
+
+    require_permission(user, "triage.add_suppression", "Suppressing matches")
+    if scope not in SCOPES:
+        raise ValidationError(
+            {"scope": f"Suppress within the alert's rule, its strategy, or everything; not {scope!r}."}
+        )
+    if scope == "strategy" and alert.strategy_id is None:
+        raise ValidationError({"scope": "This alert has no strategy: suppress within its rule."})
+    rule = alert.rule if scope == "rule" else None
+    strategy = alert.strategy if scope == "strategy" else None
+    name = (name or "").strip() or f"Similar to alert #{alert.pk}: {alert.title}"
+    with transaction.atomic():
+        suppression = create_suppression(
+            name=name[:255],
+            conditions=conditions,
+            reason=reason,
+            user=user,
+            expires_at=expires_at,
+            rule=rule,
+            strategy=strategy,
+        )
+        until = f" until {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}" if expires_at else ", never expiring"
+        record_change(
+            actor=user,
+            action="alert.suppress_similar",
+            object_type="alert",
+            object_id=alert.pk,
+            object_repr=alert.title,
+            changes={"suppression": (None, f"#{suppression.pk} {suppression.name}")},
+            note=f"{_describe(conditions)} in {scope if scope != 'rule' else 'this rule'}{until}: {suppression.reason}",
+        )
+    return suppression
+
+
+def _describe(conditions: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{name} = {' or '.join(map(str, value)) if isinstance(value, list) else value}"
+        for name, value in conditions.items()
+    )

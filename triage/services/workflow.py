@@ -77,6 +77,31 @@ def check_closing(disposition: str, reason: str) -> None:
         raise ValidationError(problems)
 
 
+def check_transition(*, current: str, to: str, disposition: str = "", reason: str = "") -> None:
+    """ValidationError unless the lifecycle lets an alert in `current` move to `to` (closing with a verdict).
+
+    transition_alert checks this on the locked row; forms (the admin) call it first to show the reason
+    next to the field. Moving to the current status is allowed: it changes nothing.
+    """
+    if to not in Alert.Status.values:
+        raise ValidationError({"status": f"Unknown status {to!r}."})
+    if to == Alert.Status.CLOSED and to != current:
+        check_closing(disposition, reason)
+    if to == current:
+        return
+    allowed = ALERT_TRANSITIONS[Alert.Status(current)]
+    if to not in allowed:
+        names = ", ".join(sorted(Alert.Status(s).label for s in allowed))
+        label = Alert.Status(current).label.lower()
+        raise ValidationError({"status": f"A {label} alert can move to: {names}; not to {to}."})
+
+
+def check_assignee(assignee) -> None:
+    """ValidationError unless `assignee` (None: nobody) may be given alerts."""
+    if assignee is not None and not assignee.has_perm("triage.change_alert"):
+        raise ValidationError({"assignee": f"{assignee.get_username()} cannot work alerts (no triage role)."})
+
+
 def transition_alert(*, alert: Alert, to: str, user, disposition: str = "", reason: str = "") -> Alert:
     """Move an alert along its lifecycle; closing needs a disposition and a reason, reopening clears them.
 
@@ -95,10 +120,7 @@ def transition_alert(*, alert: Alert, to: str, user, disposition: str = "", reas
         if to == current:
             _refresh(alert, locked)
             return alert
-        allowed = ALERT_TRANSITIONS[current]
-        if to not in allowed:
-            names = ", ".join(sorted(Alert.Status(s).label for s in allowed))
-            raise ValidationError({"status": f"A {current.label.lower()} alert can move to: {names}; not to {to}."})
+        check_transition(current=current, to=to, disposition=disposition, reason=reason)
         before = {
             "status": locked.status,
             "disposition": locked.disposition,
@@ -140,8 +162,7 @@ def transition_alert(*, alert: Alert, to: str, user, disposition: str = "", reas
 def assign_alert(*, alert: Alert, assignee, user) -> Alert:
     """Give the alert to `assignee` (None unassigns). Only users who may work alerts can be assignees."""
     require_permission(user, "triage.change_alert", "Assigning an alert")
-    if assignee is not None and not assignee.has_perm("triage.change_alert"):
-        raise ValidationError({"assignee": f"{assignee.get_username()} cannot work alerts (no triage role)."})
+    check_assignee(assignee)
     with transaction.atomic():
         locked = _locked(alert)
         before = locked.assignee
