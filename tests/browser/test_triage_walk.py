@@ -9,10 +9,8 @@ cases and merges them, and finds every step in the audit trail. Screenshots of t
 saved as artefacts. Each step is a function named for what the analyst does; the checks are
 Playwright's auto-waiting `expect`, never a fixed sleep.
 
-TODO (after merging the two pieces being built beside this one):
-- `suppress_similar_with_its_impact_shown(page)` in the false-positive close: "Suppress similar"
-  on the alert page shows the impact preview, then creates the suppression;
-- `screenshot(page, artefacts, "dashboard")` after opening /triage/dashboard/.
+The false positive is suppressed for the future from "Suppress similar", whose impact on past
+matches is shown before it can be saved; the walk ends on the dashboard, which counts the verdicts.
 """
 
 from __future__ import annotations
@@ -221,6 +219,41 @@ def close_the_alert_as(page: Page, disposition: str, *, reason: str) -> None:
     expect(header.locator(".badge.st-closed")).to_be_visible()
 
 
+def suppress_similar_with_its_impact_shown(page: Page, *, entity: str, reason: str) -> None:
+    """Closing as a false positive opens the prefilled "Suppress similar"; Save waits for the preview."""
+    section = page.locator("#suppress-similar")
+    expect(section.locator("details")).to_have_attribute("open", "")
+    entity_row = section.locator("tr", has=page.locator(".origin", has_text="entity"))
+    expect(entity_row.locator("input[name=cond_value]")).to_have_value(entity)
+    save = section.get_by_role("button", name="Save suppression")
+    expect(save).to_be_disabled()
+    section.locator("textarea[name=reason]").fill(reason)
+    section.get_by_role("button", name="Preview impact").click()
+    impact = section.locator(".impact.ok")
+    expect(impact).to_contain_text("would have been suppressed")
+    expect(impact.locator("strong").first).to_have_text(re.compile(r"^[1-9]\d*$"))  # at least this alert's match
+    expect(impact).to_contain_text("this alert")
+    expect(save).to_be_enabled()
+    save.click()
+    expect(section.locator(".notice")).to_contain_text("Saved")
+    expect(section.locator(".saved-suppression")).to_contain_text(reason)
+    expect(page.locator("#timeline")).to_contain_text("alert.suppress_similar")
+
+
+def the_dashboard_counts_the_verdicts(page: Page, *, true_positives: int, false_positives: int) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    expect(page.locator("h1")).to_contain_text("Dashboard")
+    expect(page.locator("svg").first).to_be_visible()
+    closed = true_positives + false_positives
+    figures = page.locator("dl.figures").first
+    expect(figures.locator("div", has=page.get_by_text("True positives", exact=True)).locator("dd.muted")).to_have_text(
+        f"{true_positives} of {closed} closed with a disposition"
+    )
+    expect(
+        figures.locator("div", has=page.get_by_text("False positives", exact=True)).locator("dd.muted")
+    ).to_have_text(f"{false_positives} of {closed}")
+
+
 def back_to_the_queue(page: Page) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Queue").click()
     expect(page.locator("#live-status")).to_have_text("Live")
@@ -289,6 +322,8 @@ def the_audit_trail_lists_what_was_done(page: Page) -> None:
         "case.open": 2,
         "case.merge": 1,
         "case.absorb": 1,
+        "alert.suppress_similar": 1,
+        "suppression.create": 1,
     }.items():
         assert done.count(expected) == times, f"{expected}: {done.count(expected)} of {times} in {done}"
     expect(page.locator("table tbody")).to_contain_text("analyst")
@@ -330,7 +365,9 @@ def test_an_analyst_triages_attacks_from_the_live_queue_to_a_merged_case(site, p
     back_to_the_queue(page)
     open_the_alert(page, "shop/web-1")
     close_the_alert_as(page, "False positive", reason="platform on-call debugging web-1 under an open incident")
-    # TODO: suppress_similar_with_its_impact_shown(page) once "Suppress similar" is merged.
+    suppress_similar_with_its_impact_shown(
+        page, entity="shop/web-1", reason="on-call debugging of web-1 under incident INC-4711"
+    )
 
     back_to_the_queue(page)
     expect(page.locator(ROWS)).to_have_count(2)  # the two closed alerts left the open queue
@@ -346,7 +383,8 @@ def test_an_analyst_triages_attacks_from_the_live_queue_to_a_merged_case(site, p
 
     the_audit_trail_lists_what_was_done(page)
     screenshot(page, artefacts, "audit")
-    # TODO: open /triage/dashboard/ and screenshot(page, artefacts, "dashboard") once the dashboard is merged.
+    the_dashboard_counts_the_verdicts(page, true_positives=1, false_positives=1)
+    screenshot(page, artefacts, "dashboard")
 
     assert browser_errors.seen == [], "\n".join(browser_errors.seen)
 
