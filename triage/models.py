@@ -131,6 +131,11 @@ class Alert(models.Model):
             models.Index(fields=["strategy", "-last_seen"], name="alert_strategy_last_seen"),
             # The queue's default order, and the keyset its pages follow.
             models.Index(fields=["-last_seen", "-id"], name="alert_last_seen_id"),
+            # The queue's other sorts, each its own keyset (triage.selectors.QUEUE_SORTS).
+            models.Index(fields=["-first_seen", "-id"], name="alert_first_seen_id"),
+            models.Index(fields=["-count", "-id"], name="alert_count_id"),
+            # ?entity_exact= (a group's "show alerts"), and alerting's lookup of an entity's open alert.
+            models.Index(fields=["entity", "-last_seen"], name="alert_entity_last_seen"),
             models.Index(fields=["assignee", "-last_seen"], name="alert_assignee_last_seen"),
             models.Index(fields=["case", "-last_seen"], name="alert_case_last_seen"),
             models.Index(fields=["source", "-last_seen"], name="alert_source_last_seen"),

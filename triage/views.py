@@ -28,6 +28,8 @@ from triage import services
 from triage.filters import AlertFilter, filter_errors
 from triage.models import Alert, Case, Disposition, Severity, TuningRequest
 from triage.selectors import (
+    COUNT_CAP,
+    GROUP_WINDOW,
     GROUPINGS,
     QUEUE_SORTS,
     alert_evidence,
@@ -94,7 +96,10 @@ def alert_list(request):
             context["filter_errors"] = {"cursor": str(bad)}
             context["page"] = None
             status = 400
-        context["count"], context["count_capped"] = capped_count(alerts)
+        # Grouped, the count says whether the groups cover every match or only the latest GROUP_WINDOW.
+        context["count"], context["count_capped"] = capped_count(
+            alerts, cap=GROUP_WINDOW if context["group"] else COUNT_CAP
+        )
     template = (
         "triage/partials/queue_results.html"
         if request.htmx and request.htmx.target == "queue-results"
