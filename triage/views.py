@@ -26,7 +26,7 @@ from audit.selectors import audit_trail, entries_for
 from detections.models import Strategy
 from triage import services
 from triage.filters import AlertFilter, filter_errors
-from triage.models import Alert, Case, Disposition, Severity, TuningRequest
+from triage.models import OPEN_STATUSES, Alert, Case, Disposition, Severity, TuningRequest
 from triage.selectors import (
     COUNT_CAP,
     GROUP_WINDOW,
@@ -45,13 +45,10 @@ BULK_LIMIT = 500
 # --------------------------------------------------------------------------- the queue
 
 
-OPEN_STATUSES = "new,acknowledged,in_progress"
-
-
 def alert_list(request):
     params = request.GET.copy()
     if not params.get("status"):  # the queue is the open work unless the analyst asks for closed alerts
-        params["status"] = OPEN_STATUSES
+        params["status"] = ",".join(OPEN_STATUSES)
     filterset = AlertFilter(params, queryset=Alert.objects.all(), request=request)
     sort = request.GET.get("sort", "-last_seen")
     group = request.GET.get("group", "")
@@ -89,7 +86,7 @@ def alert_list(request):
         alerts = filterset.qs
         try:
             if context["group"]:
-                context["groups"] = alert_groups(alerts, by=context["group"])
+                context["groups"] = alert_groups(alerts, by=context["group"], window=GROUP_WINDOW)
             else:
                 context["page"] = alert_queue_page(alerts, sort=context["sort"], cursor=request.GET.get("cursor", ""))
         except ValueError as bad:
