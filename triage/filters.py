@@ -2,9 +2,9 @@
 
 Every parameter is validated by a form field, so a bad value (an id past 64 bits, an unknown
 status, a date that is not one) is a 400 with the parameter's name and reason, never a 500.
-Filters are written to use the queue's indexes: the strategy slug is resolved to its id first
-(no join on the slug), `entity` and `text` are case-insensitive contains, which PostgreSQL serves
-with trigram indexes.
+Filters are written to use the queue's indexes: the strategy slug and the source name are
+resolved to their ids first (no join on the slug or the name), `entity` and `text` are
+case-insensitive contains, which PostgreSQL serves with trigram indexes.
 
 Not for: ordering and pages (triage.selectors.alert_queue_page).
 """
@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from ads_portal.params import BadParameter, parse_datetime_param, parse_id
 from detections.models import Strategy
+from telemetry.models import Source
 from triage.models import Alert, Severity
 
 MAX_TEXT = 256
@@ -102,7 +103,7 @@ class AlertFilter(filters.FilterSet):
     )
     entity_exact = filters.CharFilter(field_name="entity", max_length=512, help_text="The exact entity.")
     source = filters.CharFilter(
-        field_name="source__name", max_length=100, help_text="Telemetry source name of the alert's events."
+        method="filter_source", max_length=100, help_text="Telemetry source name of the alert's events."
     )
     text = filters.CharFilter(method="filter_text", max_length=MAX_TEXT, help_text="Words in the title or the entity.")
     since = DateTimeFilter(field_name="last_seen", lookup_expr="gte", help_text="last_seen at or after (ISO 8601).")
@@ -115,6 +116,10 @@ class AlertFilter(filters.FilterSet):
     def filter_strategy(self, qs, name, value):
         strategy_id = Strategy.objects.filter(slug=value).values_list("pk", flat=True).first()
         return qs.filter(strategy_id=strategy_id) if strategy_id else qs.none()
+
+    def filter_source(self, qs, name, value):
+        source_id = Source.objects.filter(name=value).values_list("pk", flat=True).first()
+        return qs.filter(source_id=source_id) if source_id else qs.none()
 
     def filter_assignee(self, qs, name, value):
         if value == "none":

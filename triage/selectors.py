@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils.dateparse import parse_datetime
 
 from detections.models import DetectionRule, Strategy
 from telemetry.models import Event
 from telemetry.schema import CANONICAL_FIELDS
-from triage.models import Alert, AlertEvidence, Severity, highest_severity
+from triage.models import SEVERITY_ORDER, Alert, AlertEvidence
 
 # Matches shown with an alert; the rest are counted (a grouped alert can hold thousands).
 EVIDENCE_LIMIT = 50
@@ -91,6 +91,9 @@ QUEUE_SORTS: dict[str, tuple[str, ...]] = {
 }
 GROUPINGS = {"rule": "rule__title", "entity": "entity", "strategy": "strategy__title"}
 GROUP_LIMIT = 100
+# Groups are counted over the latest alerts matching the filters, not all of them: aggregating a
+# million rows on every page load costs seconds, and the queue is about what is happening now.
+GROUP_WINDOW = 10_000
 
 
 @dataclass
@@ -153,7 +156,12 @@ def _after(keys: tuple[str, ...], values: list, *, backwards: bool):
             condition = step
         else:
             condition = step | (Q(**{name: values[position]}) & condition)
-    return condition
+    # The same rows bounded on the leading key alone (implied by the condition above): PostgreSQL
+    # reads it as a range of the sort's index. Without it the OR is only a filter, and a cursor
+    # 80 days back walked every newer entry of the index before finding its page.
+    lead = keys[0].lstrip("-")
+    descending = keys[0].startswith("-") != backwards
+    return Q(**{f"{lead}__{'lte' if descending else 'gte'}": values[0]}) & condition
 
 
 def capped_count(alerts: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
@@ -200,16 +208,40 @@ class AlertGroup:
     top_severity: str
 
 
-def alert_groups(alerts: QuerySet[Alert], *, by: str, limit: int = GROUP_LIMIT) -> list[AlertGroup]:
-    """The filtered queue collapsed by rule, entity or strategy: one line per group, busiest first."""
+def alert_groups(
+    alerts: QuerySet[Alert], *, by: str, limit: int = GROUP_LIMIT, window: int = GROUP_WINDOW
+) -> list[AlertGroup]:
+    """The latest `window` alerts of the filtered queue collapsed by rule, entity or strategy: busiest first.
+
+    One aggregate over the window (its rows read through the queue's own index and order), the
+    highest severity included as the maximum of its rank; labels are read for the groups shown.
+    """
     field_name = {"rule": "rule_id", "entity": "entity", "strategy": "strategy_id"}[by]
-    rows = (
-        alerts.order_by()
-        .values(field_name)
-        .annotate(n=Count("id"), matches=Sum("count"), latest=Max("last_seen"))
-        .order_by("-n", field_name)[:limit]
+    rank = Case(
+        *(When(severity=severity, then=Value(position)) for position, severity in enumerate(SEVERITY_ORDER)),
+        default=Value(-1),
+        output_field=IntegerField(),
     )
-    rows = list(rows)
+    latest = (
+        alerts.order_by("-last_seen", "-id")
+        .annotate(severity_rank=rank)
+        .values(field_name, "count", "last_seen", "severity_rank")[:window]
+    )
+    # Aggregated straight over the window's rows (Django cannot group a sliced queryset): joining
+    # the window back to the table by id cost as much again as reading it.
+    inner, params = latest.query.sql_with_params()
+    quote = connection.ops.quote_name
+    key = quote(field_name)
+    # Only quoted column names and the ORM's own compiled SQL (its values stay parameters) go in.
+    totals = f"COUNT(*), SUM({quote('count')}), MAX({quote('last_seen')}), MAX({quote('severity_rank')})"
+    sql = f"SELECT {key}, {totals} FROM ({inner}) AS latest GROUP BY {key} ORDER BY 2 DESC, 1 LIMIT %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        found = cursor.fetchall()
+    rows = [
+        {field_name: value, "n": n, "matches": matches, "latest": _as_datetime(moment), "top": top}
+        for value, n, matches, moment, top in found
+    ]
     labels: dict = {}
     if by == "rule":
         labels = dict(DetectionRule.objects.filter(pk__in=[r["rule_id"] for r in rows]).values_list("pk", "title"))
@@ -219,15 +251,6 @@ def alert_groups(alerts: QuerySet[Alert], *, by: str, limit: int = GROUP_LIMIT) 
                 "pk", "title"
             )
         )
-    seen: dict = defaultdict(list)
-    for value, severity in (
-        alerts.order_by()
-        .filter(**{f"{field_name}__in": [r[field_name] for r in rows]})
-        .values_list(field_name, "severity")
-        .distinct()
-    ):
-        seen[value].append(severity)
-    severities = {value: highest_severity(found, default=Severity.INFORMATIONAL) for value, found in seen.items()}
     return [
         AlertGroup(
             key="" if r[field_name] is None else str(r[field_name]),
@@ -235,10 +258,18 @@ def alert_groups(alerts: QuerySet[Alert], *, by: str, limit: int = GROUP_LIMIT) 
             count=r["n"],
             matches=r["matches"] or 0,
             latest=r["latest"],
-            top_severity=severities.get(r[field_name], "informational"),
+            top_severity=SEVERITY_ORDER[r["top"]] if r["top"] is not None and r["top"] >= 0 else "informational",
         )
         for r in rows
     ]
+
+
+def _as_datetime(value) -> datetime | None:
+    """A raw cursor gives SQLite's datetimes as text; the ORM would have converted them."""
+    if value is None or isinstance(value, datetime):
+        return value
+    moment = parse_datetime(str(value))
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 RELATED_LIMIT = 10

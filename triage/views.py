@@ -35,8 +35,10 @@ from triage import services
 from triage.filters import AlertFilter, filter_errors
 from triage.forms import DEFAULT_EXPIRY_DAYS, SuppressSimilarForm, prefilled_conditions
 from triage.json_view import json_lines
-from triage.models import Alert, Case, Disposition, ResponseAction, Severity, TuningRequest
+from triage.models import OPEN_STATUSES, Alert, Case, Disposition, ResponseAction, Severity, TuningRequest
 from triage.selectors import (
+    COUNT_CAP,
+    GROUP_WINDOW,
     GROUPINGS,
     QUEUE_SORTS,
     alert_evidence,
@@ -52,13 +54,10 @@ BULK_LIMIT = 500
 # --------------------------------------------------------------------------- the queue
 
 
-OPEN_STATUSES = "new,acknowledged,in_progress"
-
-
 def alert_list(request):
     params = request.GET.copy()
     if not params.get("status"):  # the queue is the open work unless the analyst asks for closed alerts
-        params["status"] = OPEN_STATUSES
+        params["status"] = ",".join(OPEN_STATUSES)
     filterset = AlertFilter(params, queryset=Alert.objects.all(), request=request)
     sort = request.GET.get("sort", "-last_seen")
     group = request.GET.get("group", "")
@@ -96,14 +95,17 @@ def alert_list(request):
         alerts = filterset.qs
         try:
             if context["group"]:
-                context["groups"] = alert_groups(alerts, by=context["group"])
+                context["groups"] = alert_groups(alerts, by=context["group"], window=GROUP_WINDOW)
             else:
                 context["page"] = alert_queue_page(alerts, sort=context["sort"], cursor=request.GET.get("cursor", ""))
         except ValueError as bad:
             context["filter_errors"] = {"cursor": str(bad)}
             context["page"] = None
             status = 400
-        context["count"], context["count_capped"] = capped_count(alerts)
+        # Grouped, the count says whether the groups cover every match or only the latest GROUP_WINDOW.
+        context["count"], context["count_capped"] = capped_count(
+            alerts, cap=GROUP_WINDOW if context["group"] else COUNT_CAP
+        )
     template = (
         "triage/partials/queue_results.html"
         if request.htmx and request.htmx.target == "queue-results"
