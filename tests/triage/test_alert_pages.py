@@ -9,24 +9,12 @@ from django.urls import reverse
 from detections.services.rules import save_sigma_rule
 from telemetry.models import IngestBatch
 from telemetry.services import ingest_stream, register_source
+from tests.triage.netcat import NETCAT_RULE
 from triage.models import Alert
 
 pytestmark = pytest.mark.django_db
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>\x1b[31mred\x1b[0m'
-
-NETCAT_RULE = """
-title: Netcat listener
-id: 7c0d6a83-58f4-4c1f-9a8e-0c1f3d0b7e11
-status: test
-level: high
-logsource: {category: process_creation, product: linux}
-detection:
-  selection:
-    Image|endswith: /nc
-    CommandLine|contains: ' -l'
-  condition: selection
-"""
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from detections.services.rules import save_sigma_rule
 from telemetry.models import IngestBatch
 from telemetry.services import ingest_stream, register_source
 from tests.api.conftest import make_alert
+from tests.triage.netcat import NETCAT_RULE
 from triage.consumers import AlertQueueConsumer
 from triage.models import Alert
 from triage.services import add_comment, flag_rule_for_tuning, open_case, transition_alert
@@ -38,19 +39,6 @@ HOSTILE = f"{SCRIPT}{BREAKOUT}{ESCAPE}red{BIDI}{JS_LINK}"
 HOSTILE_MARKDOWN = (
     f"**seen** {SCRIPT} [click]({JS_LINK}) <img src=x onerror=alert(1)> {BIDI}spoof <a href='{JS_LINK}'>x</a>"
 )
-
-NETCAT_RULE = """
-title: Netcat listener
-id: 7c0d6a83-58f4-4c1f-9a8e-0c1f3d0b7e12
-status: test
-level: high
-logsource: {category: process_creation, product: linux}
-detection:
-  selection:
-    Image|endswith: /nc
-    CommandLine|contains: ' -l'
-  condition: selection
-"""
 
 
 class _ExecutableMarkup(HTMLParser):

@@ -222,13 +222,11 @@ def create_suppression(
     suppression.full_clean()
     with transaction.atomic():
         suppression.save()
-        record_change(
-            actor=user,
-            action="suppression.create",
-            object_type="suppression",
-            object_id=suppression.pk,
-            object_repr=suppression.name,
-            changes={name: (None, _audited(getattr(suppression, name))) for name in _AUDITED},
+        _record_suppression_change(
+            user,
+            "suppression.create",
+            suppression,
+            {name: (None, _audited(getattr(suppression, name))) for name in _AUDITED},
             note=suppression.reason,
         )
     return suppression
@@ -236,6 +234,18 @@ def create_suppression(
 
 # What an audit entry of a suppression shows: what it hides, where, until when, and whose it is.
 _AUDITED = ("conditions", "rule", "strategy", "expires_at", "enabled", "owner")
+
+
+def _record_suppression_change(user, action: str, suppression: Suppression, changes: dict, note: str = "") -> None:
+    record_change(
+        actor=user,
+        action=action,
+        object_type="suppression",
+        object_id=suppression.pk,
+        object_repr=suppression.name,
+        changes=changes,
+        note=note,
+    )
 
 
 def _audited(value: Any) -> Any:
@@ -268,13 +278,11 @@ def update_suppression(*, suppression: Suppression, user, changes: dict[str, Any
     suppression.full_clean()
     with transaction.atomic():
         suppression.save()
-        record_change(
-            actor=user,
-            action="suppression.change",
-            object_type="suppression",
-            object_id=suppression.pk,
-            object_repr=suppression.name,
-            changes={name: (before[name], _audited(getattr(suppression, name))) for name in _EDITABLE},
+        _record_suppression_change(
+            user,
+            "suppression.change",
+            suppression,
+            {name: (before[name], _audited(getattr(suppression, name))) for name in _EDITABLE},
         )
     return suppression
 
@@ -291,13 +299,8 @@ def delete_suppression(*, suppression: Suppression, user) -> None:
     if user is not None and not (user.has_perm("triage.delete_suppression") and is_detection_engineer(user)):
         raise PermissionDenied("Deleting a suppression needs a detection engineer; disable it instead.")
     with transaction.atomic():
-        record_change(
-            actor=user,
-            action="suppression.delete",
-            object_type="suppression",
-            object_id=suppression.pk,
-            object_repr=suppression.name,
-            changes={"conditions": (suppression.conditions, None)},
+        _record_suppression_change(
+            user, "suppression.delete", suppression, {"conditions": (suppression.conditions, None)}
         )
         suppression.delete()
 
